@@ -1,0 +1,1 @@
+"""The encoder-contract conformance suite (import name ``lra_conformance``)."""

@@ -1,0 +1,1 @@
+"""JAX/Flax backend and reference models for the open Long Range Arena."""

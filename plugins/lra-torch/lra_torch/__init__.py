@@ -1,0 +1,1 @@
+"""PyTorch backend and reference models for the open Long Range Arena."""
