@@ -99,8 +99,9 @@ class EncoderInputs(BaseModel):
 class ModelCard(BaseModel):
     """A registered model: ``factory(config, inputs) -> module`` plus metadata.
 
-    ``task_overrides`` maps a task id (or ``"<task>@<preset>"``) to config/spec fields the released
-    LRA configs set for this model on that task. ``expected_failures`` maps a conformance check id
+    ``task_overrides`` maps a task id (or ``"<task>@<preset>"``) to the settings the released LRA
+    configs use for this model on that task, as dotted keys (``{"model.num_layers": 4,
+    "training.weight_decay": 0.7, "pooling": "mean"}``; see :mod:`lra_core.resolve`). ``expected_failures`` maps a conformance check id
     to the reason the model is known to fail it (listed in reports, never silent). ``flops`` is an
     optional analytic formula ``flops(config, batch, length) -> float`` for one forward pass.
     """
