@@ -81,7 +81,7 @@ def resolve(
     _apply(card.overrides_for(task.id, preset), f"model card {card.id} task_overrides[{task.id}]", model, training, task_fields)
     _apply(dict(sets or {}), "--set", model, training, task_fields)
     try:
-        task_fields["training"] = TrainingSettings.model_validate(training)
+        task_fields["training"] = training
         resolved = ResolvedTask.model_validate(task_fields)
     except ValidationError as e:
         raise UserError(format_validation_error(e, "--set/task overrides")) from None

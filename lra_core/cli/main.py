@@ -6,6 +6,7 @@ import importlib
 import sys
 from typing import Sequence
 
+from ..errors import UserError
 from .common import ArgumentParser, add_common, run_guarded, wants_debug
 
 #: subcommand -> module with ``add_arguments(parser)`` and ``main(args) -> int``.
@@ -20,6 +21,19 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Broken:
+    """Stands in for a subcommand whose module failed to import: the rest of the CLI still works."""
+
+    def __init__(self, module_name: str, error: BaseException) -> None:
+        self.error = f"{module_name}: {type(error).__name__}: {error}"
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("rest", nargs="*")
+
+    def main(self, args) -> int:
+        raise UserError(f"this command is unavailable because its module failed to import ({self.error})")
+
+
 def _load(name: str):
     module_name = SUBCOMMANDS[name][0]
     try:
@@ -27,7 +41,9 @@ def _load(name: str):
     except ModuleNotFoundError as e:
         if e.name and module_name.startswith(e.name):
             return None  # that part of the tool is not installed
-        raise
+        return _Broken(module_name, e)
+    except Exception as e:  # a bug in one command must not take down the others
+        return _Broken(module_name, e)
 
 
 def build_parser() -> ArgumentParser:
