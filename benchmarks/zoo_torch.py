@@ -1,0 +1,155 @@
+"""The PyTorch zoo on this machine: LRA Table 2 ratios, and ours against public PyPI implementations.
+
+Prints, at each length (default 1K, 2K, 4K):
+
+1. every registered ``torch/<model>``'s train-step time relative to ``torch/transformer`` (the
+   paper's Table 2 speed ratios, measured here), with peak memory;
+2. each model against the public implementation of the same method on PyPI (the ``bench`` extra:
+   performer-pytorch, linformer, linear-attention-transformer, local-attention,
+   sinkhorn-transformer, reformer-pytorch, and BigBird / Longformer from Hugging Face transformers),
+   same width, depth, heads and block/feature settings; target: ours / theirs <= 1.0 at 4K.
+
+Every configuration goes through the core profiling protocol (``lra_core.profiling``): a fresh
+process per (model, length), a full train step timed between device syncs, median of the measured
+steps. The defaults keep a CPU run to minutes (batch 1, 2 layers of the Text ``code`` width); pass
+``--batch-size 32 --layers 4`` on a GPU for the paper's setting.
+
+    python benchmarks/zoo_torch.py [--lengths 1024,2048,4096] [--batch-size 1] [--layers 2] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # makes `benchmarks.external_torch_models` importable as a -p module
+
+from lra_core import get_registry  # noqa: E402
+from lra_core.profiling import ProfileProtocol  # noqa: E402
+from lra_core.profiling.record import ProfileRecord  # noqa: E402
+from lra_core.profiling.runner import new_invocation_id, run_profile  # noqa: E402
+
+EXTERNAL_MODULE = "benchmarks.external_torch_models"
+
+#: ours -> (external card, overrides for ours, overrides for theirs): the same method settings on both.
+PAIRS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    # ReLU kernel on both; ours has no projection (LRA's "generalized"), so theirs gets Dh features.
+    "performer": ("ext-performer-pytorch", {"model.kernel": "relu"}, {"model.nb_features": 64}),
+    "linformer": ("ext-linformer", {"model.low_rank_features": 16}, {"model.low_rank_features": 16}),
+    "linear_transformer": ("ext-linear-attention-transformer", {}, {}),
+    "local": ("ext-local-attention", {"model.block_size": 64}, {"model.block_size": 64}),
+    "sinkhorn": ("ext-sinkhorn-transformer", {"model.block_size": 64}, {"model.block_size": 64}),
+    "reformer": ("ext-reformer-pytorch", {"model.chunk_len": 64, "model.n_buckets": 16}, {"model.block_size": 64}),
+    "bigbird": ("ext-hf-bigbird", {"model.block_size": 64}, {"model.block_size": 64}),
+    "longformer": ("ext-hf-longformer", {"model.window_size": 512}, {"model.window": 512}),
+}
+
+
+def protocol(args: argparse.Namespace, overrides: dict[str, Any]) -> ProfileProtocol:
+    return ProfileProtocol(
+        lengths=args.lengths,
+        batch_size=args.batch_size,
+        task="text",
+        preset="code",
+        warmup_steps=args.warmup,
+        measured_steps=args.steps,
+        repeats=args.repeats,
+        threads=args.threads,
+        count_flops=False,
+        # Mean pooling keeps the encoder length a power of two (no CLS), which several packages need.
+        overrides={"model.num_layers": args.layers, "model.dropout": 0.0, "model.attention_dropout": 0.0,
+                   "pooling": "mean", **overrides},
+        timeout_s=args.timeout,
+    )
+
+
+def ms(rec: ProfileRecord | None) -> float | None:
+    if rec is None or not rec.ok or rec.timings.stats is None:
+        return None
+    return rec.timings.stats.median * 1e3
+
+
+def fmt(x: float | None, spec: str = ".1f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |"]
+    out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    out += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--lengths", type=lambda s: [int(x) for x in s.split(",")], default=[1024, 2048, 4096])
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--timeout", type=float, default=900.0)
+    p.add_argument("--models", default=None, help="comma-separated subset of our torch models")
+    p.add_argument("--skip-external", action="store_true", help="only the Table 2 ratios")
+    args = p.parse_args()
+
+    reg = get_registry((EXTERNAL_MODULE,) if not args.skip_external else ())
+    ours = sorted(c.name for c in reg.models.values() if c.framework == "torch" and not c.name.startswith("ext-"))
+    if args.models:
+        ours = [m for m in ours if m in args.models.split(",")]
+    invocation = new_invocation_id()
+    modules = () if args.skip_external else (EXTERNAL_MODULE,)
+
+    # 1. Table 2 ratios: every model at its defaults, against the transformer, one invocation.
+    base = run_profile(["torch/transformer"] + [f"torch/{m}" for m in ours if m != "transformer"],
+                       protocol(args, {}), modules=modules, invocation_id=invocation)
+    by = {(r.model.id, r.task.length): r for r in base}
+    print(f"\n## torch zoo: train-step time relative to torch/transformer "
+          f"(batch {args.batch_size}, {args.layers} layers of Text code width, fp32, {args.threads} threads)\n")
+    header = ["model"] + [f"{L} ms" for L in args.lengths] + [f"{L} ratio" for L in args.lengths] + [f"{L} peak MB" for L in args.lengths]
+    rows = []
+    for m in ["transformer"] + [m for m in ours if m != "transformer"]:
+        cells = [f"torch/{m}"]
+        times = [ms(by.get((f"torch/{m}", L))) for L in args.lengths]
+        refs = [ms(by.get(("torch/transformer", L))) for L in args.lengths]
+        cells += [fmt(t) for t in times]
+        cells += [fmt(t / r if t and r else None, ".2f") for t, r in zip(times, refs)]
+        mems = [by.get((f"torch/{m}", L)) for L in args.lengths]
+        cells += [fmt(r.memory.peak_bytes / 2**20 if r and r.ok and r.memory.peak_bytes else None, ".0f") for r in mems]
+        rows.append(cells)
+    print(table(rows, header))
+
+    if args.skip_external:
+        return 0
+
+    # 2. Ours against the public implementation, each pair with the same method settings.
+    print("\n## ours against public PyPI implementations (ratio = ours / theirs; target <= 1.0 at the longest length)\n")
+    header = ["model", "public implementation"] + [f"{L} ours ms" for L in args.lengths] + [f"{L} theirs ms" for L in args.lengths] + [f"{L} ratio" for L in args.lengths]
+    rows = []
+    verdicts = []
+    for m, (ext, ours_over, theirs_over) in PAIRS.items():
+        if m not in ours:
+            continue
+        mine = run_profile([f"torch/{m}"], protocol(args, ours_over), modules=modules, invocation_id=invocation)
+        theirs = run_profile([f"torch/{ext}"], protocol(args, theirs_over), modules=modules, invocation_id=invocation)
+        a = [ms(r) for r in mine]
+        b = [ms(r) for r in theirs]
+        ratios = [x / y if x and y else None for x, y in zip(a, b)]
+        errors = [f"{r.model.id} L={r.task.length}: {r.status}" for r in (*mine, *theirs) if not r.ok]
+        rows.append([f"torch/{m}", reg.model(f"torch/{ext}").description.split(",")[0]] + [fmt(x) for x in a] + [fmt(x) for x in b] + [fmt(x, ".2f") for x in ratios])
+        last = ratios[-1]
+        verdicts.append(f"{m}: {'OK' if last is not None and last <= 1.0 else 'SLOWER' if last else 'n/a'} at {args.lengths[-1]}"
+                        + (f" ({'; '.join(errors)})" if errors else ""))
+    print(table(rows, header))
+    print("\n" + "\n".join(verdicts))
+    print("\nNo PyPI implementation: sparse_transformer (fixed pattern), synthesizer.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
