@@ -19,13 +19,17 @@ from lra_core import EncoderConfig, EncoderInputs
 
 
 def sinusoidal_table(length: int, d_model: int) -> torch.Tensor:
-    """LRA's fixed sinusoidal table: sin in the first half of the channels, cos in the second."""
+    """LRA's fixed sinusoidal table (``common_layers.sinusoidal_init``): sin at even channels, cos at odd.
+
+    Channel ``2i`` holds ``sin(pos / 10000**(2i/d))`` and ``2i+1`` the matching cosine, interleaved
+    as LRA lays them out, so embeddings converted from LRA checkpoints line up with the table.
+    Computed in float64, then cast.
+    """
     position = torch.arange(length, dtype=torch.float64)[:, None]
-    half = d_model // 2
-    div = torch.exp(torch.arange(half, dtype=torch.float64) * -(math.log(10000.0) / max(half, 1)))
+    div = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float64) * -(math.log(10000.0) / d_model))
     table = torch.zeros(length, d_model, dtype=torch.float64)
-    table[:, :half] = torch.sin(position * div)
-    table[:, half : 2 * half] = torch.cos(position * div)
+    table[:, 0::2] = torch.sin(position * div)
+    table[:, 1::2] = torch.cos(position * div[: d_model // 2])  # odd d_model: one cosine fewer
     return table.float()
 
 
@@ -54,7 +58,10 @@ class Embeddings(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """Dense(mlp_dim) -> GELU -> Dropout -> Dense(d_model) -> Dropout."""
+    """Dense(mlp_dim) -> GELU -> Dropout -> Dense(d_model) -> Dropout.
+
+    GELU is the tanh approximation: LRA calls Flax's ``nn.gelu`` (``jax.nn.gelu``, approximate=True).
+    """
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
@@ -66,7 +73,7 @@ class FeedForward(nn.Module):
             nn.init.normal_(lin.bias, std=1e-6)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.fc2(self.dropout(F.gelu(self.fc1(x)))))
+        return self.dropout(self.fc2(self.dropout(F.gelu(self.fc1(x), approximate="tanh"))))
 
 
 class EncoderBlock(nn.Module):
