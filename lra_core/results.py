@@ -88,6 +88,8 @@ class RunResult(_Strict):
     conformance: dict[str, Any] = Field(default_factory=dict)
     #: Where this run deliberately differs from the original LRA, each with its reason.
     deviations: list[str] = Field(default_factory=list)
+    #: Things a reader should know that do not invalidate the run (e.g. the parameter budget).
+    warnings: list[str] = Field(default_factory=list)
     curve: str = "curve.jsonl"
 
 

@@ -215,6 +215,14 @@ def _eval_metrics(d: dict[str, Any] | None) -> EvalMetrics | None:
     return EvalMetrics(**d) if d else None
 
 
+def parameter_budget_warning(num_params: int | None, reference: int | None) -> str | None:
+    """LRA's apples-to-apples rule: at most 10% more parameters than the reference Transformer."""
+    if not num_params or not reference or num_params <= 1.1 * reference:
+        return None
+    return (f"param_budget: {num_params:,} parameters is {num_params / reference:.0%} of the reference "
+            f"Transformer's {reference:,} on this task config (LRA allows at most 110%)")
+
+
 def _reference_num_params(plan: Plan, registry: Registry, backend: Backend, inputs: EncoderInputs) -> int | None:
     """Parameters of the same framework's reference Transformer on the same task config."""
     ref_id = f"{plan.card.framework}/transformer"
@@ -313,6 +321,9 @@ def execute(
         result.model.num_params = handle.num_params()
         if result.model.reference_num_params is None and plan.card.id == f"{plan.card.framework}/transformer":
             result.model.reference_num_params = result.model.num_params
+        budget = parameter_budget_warning(result.model.num_params, result.model.reference_num_params)
+        if budget and budget not in result.warnings:
+            result.warnings.append(budget)
         state = None
         if resume is not None:
             found = rundir.latest_checkpoint()

@@ -171,3 +171,12 @@ def test_compile_time_is_not_training_time(tmp_path):
     assert out.status == "completed"
     assert out.state.train_seconds < 1.0
     assert out.state.timed_steps == 60
+
+
+def test_parameter_budget_warning_follows_lra_rule():
+    from lra_core.training.run import parameter_budget_warning
+
+    assert parameter_budget_warning(110, 100) is None
+    assert parameter_budget_warning(100, None) is None
+    msg = parameter_budget_warning(150, 100)
+    assert msg is not None and "150%" in msg and "110%" in msg
