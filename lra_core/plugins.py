@@ -15,8 +15,10 @@ import difflib
 import importlib
 import importlib.metadata as md
 import os
+import pkgutil
 import traceback
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Callable, Iterable, Sequence
 
 import pluggy
@@ -247,6 +249,21 @@ def _check_task(obj: Any) -> None:
 def _check_model(obj: Any) -> None:
     if not isinstance(obj, ModelCard):
         raise TypeError(f"lra_register_models: {obj!r} is not an lra_core.ModelCard")
+
+
+def cards_in_package(package: ModuleType) -> list[ModelCard]:
+    """Every module of ``package`` that defines a module-level ``CARD`` (one model per module).
+
+    A plugin's ``lra_register_models`` can register ``cards_in_package(my_plugin.models)`` instead of
+    listing its models by hand.
+    """
+    cards = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        card = getattr(module, "CARD", None)
+        if isinstance(card, ModelCard):
+            cards.append(card)
+    return cards
 
 
 def load_registry(

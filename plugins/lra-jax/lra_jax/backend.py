@@ -43,9 +43,10 @@ from lra_core import (
     PluginError,
     UserError,
 )
+from lra_core.profiling.process_memory import ProcessPeakMemory
 
 from .heads import ClassifierHead, Model, pool
-from .memory import CpuPeakMeter, device_peak_bytes
+from .memory import device_peak_bytes
 from .params import from_canonical, to_canonical
 
 CHECKPOINT_FORMAT = 1
@@ -392,7 +393,7 @@ class JaxBackend(Backend):
         # Buffer donation halves parameter/optimizer memory on accelerators; the CPU client ignores it.
         self.donate = self.platform != "cpu"
         self._handles: "weakref.WeakSet[JaxModelHandle]" = weakref.WeakSet()
-        self._cpu_meter = CpuPeakMeter()
+        self._cpu_meter = ProcessPeakMemory()
 
     @property
     def num_devices(self) -> int:

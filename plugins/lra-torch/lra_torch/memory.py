@@ -1,47 +1,15 @@
 """Peak memory over a measurement window: CUDA allocator peak, or the process's peak RSS on CPU.
 
 CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` (tensor memory, as the
-profiler reports it). CPU: the kernel's peak resident set (``VmHWM``) since the window opened, minus
-the resident set at that moment. Linux resets ``VmHWM`` when "5" is written to
-``/proc/self/clear_refs``; where that is not allowed, a peak is reported only when it rose above
-the old high-water mark (otherwise the window's own peak is unknown and ``None`` is returned).
+profiler reports it). CPU: the core's :class:`~lra_core.profiling.process_memory.ProcessPeakMemory`,
+the same measurement every framework's backend uses.
 """
 
 from __future__ import annotations
 
-import resource
-import sys
-from pathlib import Path
-
 import torch
 
-_STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
-
-
-def _status_kib(field: str) -> int | None:
-    try:
-        for line in _STATUS.read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _ru_maxrss_bytes() -> int:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(rss if sys.platform == "darwin" else rss * 1024)  # macOS reports bytes, Linux KiB
-
-
-def _rss_bytes() -> int | None:
-    kib = _status_kib("VmRSS")
-    return None if kib is None else kib * 1024
-
-
-def _hwm_bytes() -> int:
-    kib = _status_kib("VmHWM")
-    return kib * 1024 if kib is not None else _ru_maxrss_bytes()
+from lra_core.profiling.process_memory import ProcessPeakMemory
 
 
 class PeakMemory:
@@ -49,35 +17,18 @@ class PeakMemory:
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
-        self._baseline = 0
-        self._hwm_at_reset = 0
-        self._hwm_was_reset = False
+        self._process = ProcessPeakMemory() if device.type != "cuda" else None
         self.reset()
 
     def reset(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
+        if self._process is not None:
+            self._process.reset()
             return
-        self._hwm_was_reset = self._clear_hwm()
-        rss = _rss_bytes()
-        self._baseline = rss if rss is not None else _ru_maxrss_bytes()
-        self._hwm_at_reset = _hwm_bytes()
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
 
     def peak_bytes(self) -> int | None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            return int(torch.cuda.max_memory_allocated(self.device))
-        hwm = _hwm_bytes()
-        if not self._hwm_was_reset and hwm <= self._hwm_at_reset:
-            # The high-water mark predates the window and was not exceeded: the peak is unknown.
-            return None
-        return max(0, hwm - self._baseline)
-
-    @staticmethod
-    def _clear_hwm() -> bool:
-        try:
-            _CLEAR_REFS.write_text("5")
-        except OSError:
-            return False
-        return True
+        if self._process is not None:
+            return self._process.peak_bytes()
+        torch.cuda.synchronize(self.device)
+        return int(torch.cuda.max_memory_allocated(self.device))
