@@ -107,6 +107,8 @@ class TaskSpec(_Strict):
     reference: dict[str, float | None] = Field(default_factory=dict)
     presets: dict[str, Preset]
     deviations: list[str] = Field(default_factory=list, description="where we differ from LRA, and why")
+    #: Part of the suite ``lra-run --task all`` runs (LRA's six tasks; variants are run by name).
+    suite: bool = True
 
     @model_validator(mode="after")
     def _consistent(self) -> "TaskSpec":

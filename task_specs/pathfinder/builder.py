@@ -128,6 +128,8 @@ def variant_spec(base: dict[str, Any], resolution: int, difficulty: str) -> Task
     elif difficulty != "hard":
         raw.pop("reference", None)
     raw["deviations"] = deviations
+    # LRA's suite has Pathfinder (32) and Path-X (128), hard; the other variants are run by name.
+    raw["suite"] = resolution in (32, 128) and difficulty == "hard"
     return parse_task_spec(raw, where=f"{HERE / 'spec.toml'} (variant {name})")
 
 
