@@ -79,7 +79,8 @@ class LSHAttention(nn.Module):
         pos = order % padded
 
         sq = _gather(q, pos)
-        sk = sq / jnp.maximum(jnp.linalg.norm(sq, axis=-1, keepdims=True), 1e-6)
+        # sqrt(max(|q|^2, 1e-12)) = max(|q|, 1e-6), with a finite gradient at the zero padding rows.
+        sk = sq / jnp.sqrt(jnp.maximum(jnp.sum(sq * sq, axis=-1, keepdims=True), 1e-12))
         sv = _gather(v, pos)
         valid = jnp.take_along_axis(jnp.broadcast_to(mask[:, None, :], (b, h, padded)), pos, axis=2)
 
