@@ -1,9 +1,9 @@
 """Every registered JAX model passes the conformance suite (fast checks, and all checks).
 
 Parametrised over the registry, so models added to ``lra_jax.models`` are covered without editing
-this file. JAX compiles every new shape, so even the fast checks take 10-20 s per model on a CPU:
-both runs are marked slow (``pytest -m slow tests/zoo_jax/test_jax_zoo_conformance.py``). Skipped as a
-whole when the suite (``lra_conformance``) or the jax plugin is unavailable.
+this file. JAX compiles every new shape, so the fast checks take about 10 s per model on a CPU (run by
+default, as for torch) and all checks are marked slow. Skipped as a whole when the suite
+(``lra_conformance``) or the jax plugin is unavailable.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ def _assert_conforms(model: str, fast_only: bool) -> None:
     assert report.ok, f"{model} fails conformance:\n" + "\n".join(failures)
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not JAX_MODELS, reason="no jax models registered (lra-jax plugin not loadable)")
 @pytest.mark.parametrize("model", JAX_MODELS)
 def test_jax_model_passes_fast_checks(model: str) -> None:
