@@ -116,21 +116,38 @@ def _original(folder: str) -> np.ndarray | None:
     return np.stack([np.asarray(Image.open(f)) for f in files])
 
 
-@pytest.mark.parametrize("res, folder, n", [(32, "pathfinder32-original-sample", 96), (128, "pathx128-original-sample", 8)])
-def test_statistics_match_the_original_generator(batch32, res, folder, n):
+def _per_image(images: np.ndarray) -> dict[str, np.ndarray]:
+    x = images.reshape(len(images), -1).astype(np.float64)
+    return {"mean": x.mean(axis=1), "lit": (x > 0).mean(axis=1), "over64": (x > 64).mean(axis=1),
+            "over128": (x > 128).mean(axis=1)}
+
+
+# Allowed distance between our batch's statistic and the original sample's, in units of the sample's
+# per-image standard deviation (its natural spread). 32x32: 96 of ours vs 200 originals, so the
+# batch means are tight; 128x128: 8 vs 10 images, so looser.
+@pytest.mark.parametrize("res, folder, n, k", [(32, "pathfinder32-original-sample", 96, 0.6),
+                                               (128, "pathx128-original-sample", 8, 1.0)])
+def test_statistics_match_the_original_generator(batch32, res, folder, n, k):
     ours = batch32.images if res == 32 else g.generate(g.params_for(res, "hard"), 0, np.arange(n)).images
     orig = _original(folder)
     if orig is None:
         pytest.skip(f"{SHARED / folder} not available")
-    a, o = _stats(ours), _stats(orig)
-    per_image = orig.reshape(len(orig), -1).mean(axis=1)
-    # Our batch mean sits inside the range of the original's per-image means.
-    assert per_image.min() <= a["mean"] <= per_image.max(), (a, o)
-    assert abs(a["lit"] - o["lit"]) <= 0.10, (a, o)
-    assert abs(a["over64"] - o["over64"]) <= 0.04, (a, o)
-    assert abs(a["over128"] - o["over128"]) <= 0.02, (a, o)
+    a, o = _per_image(ours), _per_image(orig)
+    for name in a:
+        spread = o[name].std()
+        assert abs(a[name].mean() - o[name].mean()) <= k * spread, (name, a[name].mean(), o[name].mean(), spread)
+        # The per-image variety is like the original's too (not one fixed picture, not wilder).
+        assert 0.4 * spread <= a[name].std() <= 2.0 * spread, (name, a[name].std(), spread)
     assert (ours.reshape(len(ours), -1).max(axis=1) == 255).all()  # stretched like imsave
     assert ours.dtype == np.uint8 and ours.shape[1:] == (res, res)
+
+
+def test_few_distractors_fit_at_32_more_at_128(batch32):
+    # The original's 32x32 images hold only one or two of their five distractor snakes; 128x128
+    # images hold nearly all eight.
+    assert 0.7 <= batch32.distractors.mean() <= 2.0
+    big = g.generate(g.params_for(128, "hard"), 0, np.arange(4))
+    assert big.distractors.mean() >= 6
 
 
 @pytest.mark.parametrize("res, difficulty", [(64, "hard"), (256, "hard"), (32, "easy"), (128, "intermediate")])
