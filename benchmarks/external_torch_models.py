@@ -5,7 +5,33 @@ An ordinary lra plugin module (load it with ``-p benchmarks.external_torch_model
 dependencies. Where a package ships an attention layer, it is placed inside the same encoder shell
 (embeddings, pre-LN blocks, MLP, final LN) as our models, so only the attention differs. BigBird and
 Longformer exist on PyPI only as whole Hugging Face models, built from a config of the same width,
-depth, heads and MLP size; they are timed whole.
+depth, heads and MLP size (dropout as ours); they are timed whole.
+
+What cannot be made identical, pair by pair (``zoo_torch.PAIRS`` sets the shared settings):
+
+- performer: ours is LRA's deterministic ReLU kernel (``relu(x) + 1e-3``, no projection);
+  performer-pytorch's generalized attention always projects first, so it gets ``nb_features = Dh``
+  (one extra ``[L, Dh] x [Dh, Dh]`` product per head). It zeroes padded values but keeps padded keys
+  in its normaliser.
+- linformer: the package's ``share_kv=True`` would reuse the key projection as the values (no value
+  projection: a cheaper, different model), so it runs with ``share_kv=False``: separate key and value
+  projections as ours, and a length projection E each where ours shares one (same work). It has no
+  padding mask.
+- linear_transformer: the package's linear attention uses softmax feature maps (queries over
+  features, keys over positions) and no normaliser; ours is elu+1 with the normaliser
+  ``phi(q) . sum phi(k)``: the same cost class, one reduction and one division fewer on theirs.
+- local: identical pattern (non-overlapping windows of 64, no look-back/ahead).
+- sinkhorn: the package sorts with its default top-1 ``non_permutative`` sort (a softmax, then the
+  top entry) from a parameter-free sort net (block means of q and k), and takes one softmax over
+  [sorted; local] keys; ours is LRA's: a learned sort net on key block sums, a soft permutation and
+  two softmaxes summed. Its sorted values are its sorted *keys* (``b_v_r = b_k_r`` in the package),
+  which saves it one mixing product in the backward pass. Both mix blocks with a dense ``n x n``
+  product.
+- reformer: reformer-pytorch sets ``n_buckets = L / bucket_size`` (64 at 4K; ours 16; hashing costs
+  ``L * Dh * n_buckets / 2``, negligible); chunks of 64, one hash round, one chunk of look-back
+  on both.
+- bigbird / longformer: whole Hugging Face models: post-LN BERT layers, learned positions and
+  token types; Longformer's ``attention_window=512`` reads 256 keys on each side (513 keys, ours 512).
 """
 
 from __future__ import annotations
@@ -58,8 +84,12 @@ def _performer(c: ExternalConfig, i: EncoderInputs) -> _AttentionAdapter:
 def _linformer(c: ExternalConfig, i: EncoderInputs) -> _AttentionAdapter:
     from linformer import LinformerSelfAttention
 
+    # share_kv=False: the package's share_kv=True reuses the *key projection* as the values (no
+    # value projection at all), a cheaper model than Linformer's. With it off, keys and values have
+    # their own projections as ours; the package then also gives each its own length projection E
+    # (ours shares one E): one more [L, k] parameter, the same work.
     layer = LinformerSelfAttention(dim=c.d_model, seq_len=i.max_length, k=c.low_rank_features, heads=c.num_heads,
-                                   dim_head=c.head_dim, share_kv=True)
+                                   dim_head=c.head_dim, share_kv=False)
     return _AttentionAdapter(layer, lambda m, x, mask: m(x))  # the package has no padding mask
 
 
@@ -122,7 +152,8 @@ def _hf_bigbird(c: ExternalConfig, i: EncoderInputs) -> nn.Module:
     cfg = BigBirdConfig(vocab_size=i.vocab_size, hidden_size=c.d_model, num_hidden_layers=c.num_layers,
                         num_attention_heads=c.num_heads, intermediate_size=c.mlp_dim,
                         max_position_embeddings=i.max_length, attention_type="block_sparse",
-                        block_size=c.block_size, num_random_blocks=3)
+                        block_size=c.block_size, num_random_blocks=3, hidden_dropout_prob=c.dropout,
+                        attention_probs_dropout_prob=c.attention_dropout)
     return _HFEncoder(BigBirdModel(cfg, add_pooling_layer=False))
 
 
@@ -131,7 +162,8 @@ def _hf_longformer(c: ExternalConfig, i: EncoderInputs) -> nn.Module:
 
     cfg = LongformerConfig(vocab_size=i.vocab_size, hidden_size=c.d_model, num_hidden_layers=c.num_layers,
                            num_attention_heads=c.num_heads, intermediate_size=c.mlp_dim,
-                           max_position_embeddings=i.max_length + 2, attention_window=c.window)
+                           max_position_embeddings=i.max_length + 2, attention_window=c.window,
+                           hidden_dropout_prob=c.dropout, attention_probs_dropout_prob=c.attention_dropout)
     return _HFEncoder(LongformerModel(cfg, add_pooling_layer=False))
 
 

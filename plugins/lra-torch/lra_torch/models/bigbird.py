@@ -43,7 +43,16 @@ from torch import nn
 
 from lra_core import Capabilities, EncoderConfig, EncoderInputs, ModelCard
 
-from .blocks import attend, attention_flops, dense_layer_flops, from_blocks, mask_blocks, num_blocks, to_blocks
+from .blocks import (
+    attend,
+    attention_flops,
+    dense_layer_flops,
+    from_blocks,
+    mask_blocks,
+    num_blocks,
+    project_heads,
+    to_blocks,
+)
 from .common import Encoder, ProjectedAttention, merge_heads
 
 
@@ -111,7 +120,7 @@ class BigBirdAttention(ProjectedAttention):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         length, device = x.shape[1], x.device
         block = self.block_size
-        q, k, v = (to_blocks(t, block) for t in self.project(x))  # [B, H, n, b, Dh]
+        q, k, v = (to_blocks(t, block) for t in project_heads(self, x))  # [B, H, n, b, Dh]
         b, h, n, _, dh = q.shape
         keys_ok = mask_blocks(mask, block)  # [B, n, b]
         global_rows, rows, idx_np, valid_np = self.pattern(length)

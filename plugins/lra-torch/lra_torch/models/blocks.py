@@ -9,6 +9,12 @@ Everything here is plain tensor algebra on ``[B, H, L, Dh]`` heads:
   validity mask, so a query block can read its local block, a band, global and random blocks with
   one normalisation, and only those keys are ever multiplied.
 
+- :func:`project_heads` computes q, k, v with one matmul (the three weights concatenated) and lays
+  them out as contiguous ``[B, H, L, Dh]``, so the block matmuls that follow need no hidden copies;
+- :func:`attend_separate` is a *sum* of attentions, each part normalised on its own (Sinkhorn's local
+  plus sorted attention), computed with one score matmul and one output matmul over the
+  concatenated keys: ``[w_1 | w_2] [v_1; v_2] = w_1 v_1 + w_2 v_2``.
+
 Masked scores are filled with the dtype's most negative finite value, not ``-inf``: a query row
 whose keys are all invalid (a position inside a block made only of padding) then gets a finite,
 uniform average, never NaN, and real rows are unaffected because ``exp(min - max) == 0``.
@@ -25,6 +31,23 @@ import torch
 import torch.nn.functional as F
 
 from lra_core import EncoderConfig
+
+
+_LOG_TINY = math.log(torch.finfo(torch.float32).tiny)  # -87.3: exp() of less is subnormal in fp32
+
+
+def project_heads(attn: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``attn.project(x)`` as one fused matmul: contiguous q, k, v ``[B, H, L, Dh]`` (same weights, same math).
+
+    ``attn`` is a :class:`~lra_torch.models.common.ProjectedAttention` (``query``/``key``/``value``
+    Linear layers without bias). One ``[L, D] x [D, 3 qkv]`` product is faster than three, and the
+    single layout copy replaces the copies every later matmul would make of transposed views.
+    """
+    b, length, _ = x.shape
+    weight = torch.cat([attn.query.weight, attn.key.weight, attn.value.weight], dim=0)
+    qkv = F.linear(x, weight).view(b, length, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4).contiguous()
+    q, k, v = qkv.unbind(0)  # unbind: one stacked gradient in backward, not three zero-filled ones
+    return q, k, v
 
 
 def num_blocks(length: int, block: int) -> int:
@@ -69,7 +92,7 @@ def attend_parts(
     """
     q = q * (q.shape[-1] ** -0.5)
     neg = torch.finfo(q.dtype).min
-    scores = [torch.matmul(q, k.transpose(-1, -2)).masked_fill(~valid, neg) for k, _, valid in parts]
+    scores = [torch.matmul(q, k.transpose(-1, -2)).masked_fill_(~valid, neg) for k, _, valid in parts]
     sizes = [s.shape[-1] for s in scores]
     weights = torch.softmax(torch.cat(scores, dim=-1) if len(scores) > 1 else scores[0], dim=-1)
     if training and dropout_p > 0.0:
@@ -82,6 +105,39 @@ def attend_parts(
         out = y if out is None else out + y
     assert out is not None
     return out
+
+
+def attend_separate(
+    q: torch.Tensor,
+    parts: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    dropout_p: float = 0.0,
+    training: bool = False,
+) -> torch.Tensor:
+    """``sum_i softmax(q k_i^T / sqrt(Dh)) v_i``: each part normalised on its own, then summed.
+
+    Same arguments as :func:`attend_parts`; every part must have the same number of keys ``K`` and
+    keys/values of one common shape. The keys are concatenated so the scores take one matmul, the
+    softmax runs per part on a ``[..., Q, P, K]`` view, and one matmul against the concatenated
+    values sums the parts. Equal, up to rounding, to adding :func:`attend` of each part.
+    """
+    q = q * (q.shape[-1] ** -0.5)
+    neg = torch.finfo(q.dtype).min
+    n_parts, size = len(parts), parts[0][0].shape[-2]
+    keys = torch.cat([k for k, _, _ in parts], dim=-2)
+    values = torch.cat([v for _, v, _ in parts], dim=-2)
+    lead = torch.broadcast_shapes(*(valid.shape[:-1] for _, _, valid in parts))
+    valid = torch.cat([ok.expand(*lead, size) for _, _, ok in parts], dim=-1)
+    scores = torch.matmul(q, keys.transpose(-1, -2)).masked_fill_(~valid, neg).unflatten(-1, (n_parts, size))
+    with torch.no_grad():
+        # Scores more than -log(fp32 tiny) below their row's max would get weights under 1.2e-38:
+        # subnormals, ~100x slower in every matmul of forward and backward on x86, and unable to
+        # change the normaliser (>= 1). Masking them makes those weights exact zeros. Sinkhorn's
+        # mixed keys spread the scores that far; fully masked rows (all ``neg``) are unaffected.
+        far = scores < scores.amax(dim=-1, keepdim=True) + _LOG_TINY
+    weights = torch.softmax(scores.masked_fill(far, neg), dim=-1).flatten(-2)
+    if training and dropout_p > 0.0:
+        weights = F.dropout(weights, dropout_p)
+    return torch.matmul(weights, values)
 
 
 def attend(

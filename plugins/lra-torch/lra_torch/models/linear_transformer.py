@@ -17,6 +17,7 @@ from torch import nn
 
 from lra_core import Capabilities, EncoderConfig, EncoderInputs, ModelCard
 
+from .blocks import project_heads
 from .common import Encoder, ProjectedAttention, merge_heads
 
 
@@ -34,13 +35,15 @@ class LinearAttention(ProjectedAttention):
         self.eps = config.eps
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        q, k, v = self.project(x)  # [B, H, L, Dh]
+        q, k, v = project_heads(self, x)  # [B, H, L, Dh], contiguous: the matmuls below copy nothing
         keep = mask[:, None, :, None].to(q.dtype)
-        phi_q = feature_map(q)
-        phi_k = feature_map(k) * keep  # padded keys contribute nothing
-        kv = torch.einsum("bhld,bhle->bhde", phi_k, v)  # [B, H, Dh, Dh]
-        norm = torch.einsum("bhld,bhd->bhl", phi_q, phi_k.sum(dim=2))
-        y = torch.einsum("bhld,bhde->bhle", phi_q, kv) / (norm[..., None] + self.eps)
+        # feature_map, with the +1 and the key mask applied in place (elu's backward reads its input)
+        phi_q = F.elu(q).add_(1.0)
+        phi_k = F.elu(k).add_(1.0).mul_(keep)  # padded keys contribute nothing
+        kv = torch.matmul(phi_k.transpose(-1, -2), v)  # [B, H, Dh, Dh]
+        norm = torch.matmul(phi_q, phi_k.sum(dim=2, keepdim=True).transpose(-1, -2))  # [B, H, L, 1]
+        # times the [B, H, L, 1] reciprocal: a cheaper backward than dividing the [B, H, L, Dh] product
+        y = torch.matmul(phi_q, kv) * torch.reciprocal(norm + self.eps)
         return self.out(merge_heads(y))
 
 

@@ -27,7 +27,16 @@ from torch import nn
 
 from lra_core import Capabilities, EncoderConfig, EncoderInputs, ModelCard
 
-from .blocks import attend, attention_flops, dense_layer_flops, from_blocks, mask_blocks, num_blocks, to_blocks
+from .blocks import (
+    attend,
+    attention_flops,
+    dense_layer_flops,
+    from_blocks,
+    mask_blocks,
+    num_blocks,
+    project_heads,
+    to_blocks,
+)
 from .common import Encoder, ProjectedAttention, merge_heads
 
 
@@ -43,7 +52,7 @@ class LocalAttention(ProjectedAttention):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         length = x.shape[1]
         block = min(self.block_size, length)
-        q, k, v = (to_blocks(t, block) for t in self.project(x))  # [B, H, n, block, Dh]
+        q, k, v = (to_blocks(t, block) for t in project_heads(self, x))  # [B, H, n, block, Dh]
         keys_ok = mask_blocks(mask, block)[:, None, :, None, :]  # [B, 1, n, 1, block]
         y = attend(q, k, v, keys_ok, self.attention_dropout, self.training)
         return self.out(merge_heads(from_blocks(y, length)))

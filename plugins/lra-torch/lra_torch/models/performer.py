@@ -27,6 +27,7 @@ from torch import nn
 
 from lra_core import Capabilities, EncoderConfig, EncoderInputs, ModelCard
 
+from .blocks import project_heads
 from .common import Encoder, ProjectedAttention, merge_heads
 
 
@@ -88,7 +89,7 @@ class FavorAttention(ProjectedAttention):
         return self.projection
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        q, k, v = self.project(x)
+        q, k, v = project_heads(self, x)  # [B, H, L, Dh], contiguous: the matmuls below copy nothing
         keep = mask[:, None, :, None].to(q.dtype)
         if self.kernel == "softmax":
             w = self._projection()

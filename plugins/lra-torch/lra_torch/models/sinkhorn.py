@@ -14,6 +14,10 @@ With contiguous blocks of ``block_size`` (``b``) positions, ``n = ceil(L / b)`` 
    query block ``l`` attends to the ``b`` keys of ``K'_l``.
 5. Output: local attention + sorted attention (two softmaxes summed, as LRA), then ``out``.
 
+Weights that would fall below fp32's smallest normal (1.2e-38) in ``P`` and in the two softmaxes are
+exact zeros: those subnormals made x86 matmuls ~100x slower and cannot move a sum of normals (a twin
+on XLA, which flushes subnormals, needs nothing for it).
+
 Padding: padded keys and values are zeroed before they are summed or mixed, rows and columns of
 ``R`` for blocks without a real token are excluded from the normalisation, and a sorted key at
 offset ``j`` is masked when no block has a real token at offset ``j``; so real outputs do not move
@@ -51,11 +55,23 @@ from torch import nn
 
 from lra_core import Capabilities, EncoderConfig, EncoderInputs, ModelCard
 
-from .blocks import attend, attention_flops, dense_layer_flops, from_blocks, mask_blocks, num_blocks, to_blocks
+from .blocks import (
+    attend_separate,
+    attention_flops,
+    dense_layer_flops,
+    from_blocks,
+    mask_blocks,
+    num_blocks,
+    project_heads,
+    to_blocks,
+)
 from .common import Encoder, ProjectedAttention, merge_heads
 
 # A large negative logit (finite, so masked rows and columns never produce inf - inf = NaN).
 _NEG = -1e9
+# The smallest normal fp32; smaller permutation weights are flushed to zero (see ``permutation``).
+_TINY = torch.finfo(torch.float32).tiny
+_LOG_TINY = math.log(_TINY)
 
 
 class SinkhornConfig(EncoderConfig):
@@ -94,9 +110,18 @@ class SinkhornAttention(ProjectedAttention):
         logits = self.sort_net(block_sums)[..., :n]
         valid = real_blocks[:, None, :, None] & real_blocks[:, None, None, :]
         if self.sort_activation == "sinkhorn":
-            return sinkhorn_normalise(logits, valid, self.iterations, self.temperature)
-        p = torch.softmax(logits.masked_fill(~valid, _NEG), dim=-1)
-        return p * valid
+            p = sinkhorn_normalise(logits, valid, self.iterations, self.temperature)
+        else:
+            logits = logits.masked_fill(~valid, _NEG)
+            with torch.no_grad():  # weights below fp32's smallest normal become exact zeros (see below)
+                far = logits < logits.amax(dim=-1, keepdim=True) + _LOG_TINY
+            p = torch.softmax(logits.masked_fill(far, _NEG), dim=-1) * valid
+        # Block-sum logits are large, so P is nearly one-hot with subnormal tails (< 1.2e-38); x86
+        # multiplies subnormals ~100x slower and the block mixing below spent most of the layer's
+        # time on them. They become exact zeros (logits that far below the row max are masked, and
+        # Sinkhorn's output is flushed): a weight under 1.2e-38 moves no sum it joins in any visible
+        # way (XLA's CPU backend flushes subnormals too). fp16 subnormals are far above it: untouched.
+        return p.masked_fill(p < _TINY, 0.0)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         length = x.shape[1]
@@ -107,18 +132,22 @@ class SinkhornAttention(ProjectedAttention):
                 f"sinkhorn: {length} tokens make {n} blocks of {block}, more than max_num_blocks="
                 f"{self.max_num_blocks}; raise model.max_num_blocks or the task's max_length"
             )
-        q, k, v = (to_blocks(t, block) for t in self.project(x))  # [B, H, n, b, Dh]
+        q, k, v = (to_blocks(t, block) for t in project_heads(self, x))  # [B, H, n, b, Dh]
+        b, h, _, _, dh = k.shape
         keys_ok = mask_blocks(mask, block)  # [B, n, b]
-        local = attend(q, k, v, keys_ok[:, None, :, None, :], self.attention_dropout, self.training)
 
         keep = keys_ok[:, None, :, :, None].to(k.dtype)
         k0, v0 = k * keep, v * keep  # padded keys/values zeroed before summing and mixing
         p = self.permutation(k0.sum(dim=3), keys_ok.any(dim=-1))
-        sorted_k = torch.einsum("bhkl,bhkjd->bhljd", p, k0)  # slot l = sum_k P[k, l] * block k
-        sorted_v = torch.einsum("bhkl,bhkjd->bhljd", p, v0)
+        # slot l = sum_k P[k, l] * block k, as one [n, n]^T x [n, b*Dh] product per head
+        pt = p.transpose(-1, -2)
+        sorted_k = torch.matmul(pt, k0.reshape(b, h, n, block * dh)).view(b, h, n, block, dh)
+        sorted_v = torch.matmul(pt, v0.reshape(b, h, n, block * dh)).view(b, h, n, block, dh)
         sorted_ok = keys_ok.any(dim=1)[:, None, None, None, :]  # [B, 1, 1, 1, b]
-        mixed = attend(q, sorted_k, sorted_v, sorted_ok, self.attention_dropout, self.training)
-        return self.out(merge_heads(from_blocks(local + mixed, length)))
+        # local + sorted attention, two softmaxes summed (as LRA), in one pair of matmuls
+        parts = [(k, v, keys_ok[:, None, :, None, :]), (sorted_k, sorted_v, sorted_ok)]
+        y = attend_separate(q, parts, self.attention_dropout, self.training)
+        return self.out(merge_heads(from_blocks(y, length)))
 
 
 def build(config: SinkhornConfig, inputs: EncoderInputs) -> nn.Module:
