@@ -28,35 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lra_core import get_registry  # noqa: E402
-from lra_core.profiling import ProfileProtocol  # noqa: E402
 from lra_core.profiling.record import ProfileRecord  # noqa: E402
 from lra_core.profiling.runner import new_invocation_id, run_profile  # noqa: E402
 
+from benchmarks.zoo_common import add_protocol_arguments, fmt, ms, protocol, table  # noqa: E402
+
 REFERENCE = "transformer"
-
-
-def protocol(args: argparse.Namespace) -> ProfileProtocol:
-    return ProfileProtocol(
-        lengths=args.lengths,
-        batch_size=args.batch_size,
-        task="text",
-        preset="code",
-        warmup_steps=args.warmup,
-        measured_steps=args.steps,
-        repeats=args.repeats,
-        threads=args.threads,
-        count_flops=False,
-        # As zoo_torch.py: mean pooling (no CLS, the encoder sees exactly L tokens), no dropout.
-        overrides={"model.num_layers": args.layers, "model.dropout": 0.0, "model.attention_dropout": 0.0,
-                   "pooling": "mean"},
-        timeout_s=args.timeout,
-    )
-
-
-def ms(rec: ProfileRecord | None) -> float | None:
-    if rec is None or not rec.ok or rec.timings.stats is None:
-        return None
-    return rec.timings.stats.median * 1e3
 
 
 def compile_s(rec: ProfileRecord | None) -> float | None:
@@ -67,32 +44,13 @@ def peak_mb(rec: ProfileRecord | None) -> float | None:
     return rec.memory.peak_bytes / 2**20 if rec is not None and rec.ok and rec.memory.peak_bytes else None
 
 
-def fmt(x: float | None, spec: str = ".1f") -> str:
-    return "-" if x is None else format(x, spec)
-
-
 def ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a and b else None
 
 
-def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |"]
-    out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    out += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
-    return "\n".join(out)
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--lengths", type=lambda s: [int(x) for x in s.split(",")], default=[1024, 2048, 4096])
-    p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--threads", type=int, default=2, help="CPU threads per worker process")
-    p.add_argument("--timeout", type=float, default=900.0, help="seconds per worker process")
+    add_protocol_arguments(p)
     p.add_argument("--models", default=None, help="comma-separated subset of the jax models (the transformer always runs)")
     p.add_argument("--skip-torch", action="store_true", help="only the ratios to jax/transformer")
     args = p.parse_args()
@@ -111,7 +69,7 @@ def main() -> int:
             return 2
         others = [m for m in others if m in wanted]
     names = [REFERENCE, *others]
-    proto = protocol(args)
+    proto = protocol(args, {})
     invocation = new_invocation_id()
     lengths = args.lengths
 

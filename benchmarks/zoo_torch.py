@@ -32,9 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # makes `benchmarks.external_torch_models` importable as a -p module
 
 from lra_core import get_registry  # noqa: E402
-from lra_core.profiling import ProfileProtocol  # noqa: E402
 from lra_core.profiling.record import ProfileRecord  # noqa: E402
 from lra_core.profiling.runner import new_invocation_id, run_profile  # noqa: E402
+
+from benchmarks.zoo_common import add_protocol_arguments, fmt, ms, protocol, table  # noqa: E402
 
 EXTERNAL_MODULE = "benchmarks.external_torch_models"
 
@@ -52,56 +53,9 @@ PAIRS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
 }
 
 
-def protocol(args: argparse.Namespace, overrides: dict[str, Any]) -> ProfileProtocol:
-    return ProfileProtocol(
-        lengths=args.lengths,
-        batch_size=args.batch_size,
-        task="text",
-        preset="code",
-        warmup_steps=args.warmup,
-        measured_steps=args.steps,
-        repeats=args.repeats,
-        threads=args.threads,
-        count_flops=False,
-        # Mean pooling keeps the encoder length a power of two (no CLS), which several packages need.
-        # A small learning rate: at Text's 0.05 with batch 1 the model saturates within a few steps
-        # (loss 0), its gradients go subnormal, and a step then takes 10-50x longer on x86 at random
-        # steps of either side, which times the divergence, not the method.
-        overrides={"model.num_layers": args.layers, "model.dropout": 0.0, "model.attention_dropout": 0.0,
-                   "pooling": "mean", "training.learning_rate": args.learning_rate, **overrides},
-        timeout_s=args.timeout,
-    )
-
-
-def ms(rec: ProfileRecord | None) -> float | None:
-    if rec is None or not rec.ok or rec.timings.stats is None:
-        return None
-    return rec.timings.stats.median * 1e3
-
-
-def fmt(x: float | None, spec: str = ".1f") -> str:
-    return "-" if x is None else format(x, spec)
-
-
-def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |"]
-    out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    out += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
-    return "\n".join(out)
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--lengths", type=lambda s: [int(x) for x in s.split(",")], default=[1024, 2048, 4096])
-    p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--learning-rate", type=float, default=1e-5, help="lr of the timed train steps (keeps them finite)")
-    p.add_argument("--timeout", type=float, default=900.0)
+    add_protocol_arguments(p)
     p.add_argument("--models", default=None, help="comma-separated subset of our torch models")
     p.add_argument("--skip-external", action="store_true", help="only the Table 2 ratios")
     p.add_argument("--pairs-only", action="store_true", help="only ours against the public implementations")
