@@ -17,8 +17,7 @@ from torch import nn
 
 from lra_core import Capabilities, EncoderConfig, EncoderInputs, ModelCard
 
-from .blocks import project_heads
-from .common import Encoder, ProjectedAttention, merge_heads
+from .common import Encoder, ProjectedAttention
 
 
 class LinearTransformerConfig(EncoderConfig):
@@ -29,22 +28,50 @@ def feature_map(x: torch.Tensor) -> torch.Tensor:
     return F.elu(x) + 1.0
 
 
+class _EluPlusOne(torch.autograd.Function):
+    """``elu(x) + 1`` whose backward reads its *output*: ``d/dx = 1`` for ``x > 0`` and
+    ``exp(x) = phi`` otherwise, i.e. ``min(phi, 1)``. One fused pass instead of ``elu_backward``
+    (several times slower on CPU), and the input need not be kept."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        phi = F.elu(x).add_(1.0)
+        ctx.save_for_backward(phi)
+        return phi
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (phi,) = ctx.saved_tensors
+        return grad * phi.clamp(max=1.0)
+
+
 class LinearAttention(ProjectedAttention):
     def __init__(self, config: LinearTransformerConfig) -> None:
         super().__init__(config)
         self.eps = config.eps
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        q, k, v = project_heads(self, x)  # [B, H, L, Dh], contiguous: the matmuls below copy nothing
-        keep = mask[:, None, :, None].to(q.dtype)
-        # feature_map, with the +1 and the key mask applied in place (elu's backward reads its input)
-        phi_q = F.elu(q).add_(1.0)
-        phi_k = F.elu(k).add_(1.0).mul_(keep)  # padded keys contribute nothing
-        kv = torch.matmul(phi_k.transpose(-1, -2), v)  # [B, H, Dh, Dh]
-        norm = torch.matmul(phi_q, phi_k.sum(dim=2, keepdim=True).transpose(-1, -2))  # [B, H, L, 1]
-        # times the [B, H, L, 1] reciprocal: a cheaper backward than dividing the [B, H, L, Dh] product
-        y = torch.matmul(phi_q, kv) * torch.reciprocal(norm + self.eps)
-        return self.out(merge_heads(y))
+        b, length, d = x.shape
+        h, dh = self.num_heads, self.head_dim
+        # q, k, v stay in the projection's [B, L, H*Dh] layout (no head-major copies): per-head sums
+        # go through views, and the output projection is folded into the key/value summary:
+        #     out = sum_h (phi(q_h) KV_h / n_h) Wout_h^T + b = sum_h (phi(q_h) / n_h) (KV_h Wout_h^T) + b
+        # with KV_h = phi(K_h)^T V_h [Dh, Dh] and n_h = phi(q_h) . sum_j phi(k_j) + eps: the same
+        # products in another order, so phi(Q) KV is never formed per head.
+        # three products, each contiguous: elementwise passes on strided slices of one fused
+        # [L, 3 qkv] product (and its stacked gradient) cost more than the fusion saves
+        q, k, v = (lin(x).view(b, length, h, dh) for lin in (self.query, self.key, self.value))
+        phi_q = _EluPlusOne.apply(q)  # feature_map(q)
+        phi_k = _EluPlusOne.apply(k)
+        if not bool(mask.all()):  # padded keys contribute nothing (no pass over K without padding)
+            phi_k = phi_k * mask[:, :, None, None].to(q.dtype)
+        kv = torch.einsum("blhd,blhe->bhde", phi_k, v)  # phi(K_h)^T V_h: [B, H, Dh, Dh]
+        norm = (phi_q * phi_k.sum(dim=1, keepdim=True)).sum(dim=-1, keepdim=True) + self.eps  # [B, L, H, 1]
+        # KV_h Wout_h^T for every head, stacked: [B, H*Dh, D]
+        kv_out = torch.einsum("bhde,che->bhdc", kv, self.out.weight.view(d, h, dh)).reshape(b, h * dh, d)
+        # times the [B, L, H, 1] reciprocal: a cheaper backward than dividing a [B, L, H, Dh] product
+        scaled = (phi_q * torch.reciprocal(norm)).reshape(b, length, h * dh)
+        return torch.baddbmm(self.out.bias, scaled, kv_out)
 
 
 def build(config: LinearTransformerConfig, inputs: EncoderInputs) -> nn.Module:
@@ -52,10 +79,12 @@ def build(config: LinearTransformerConfig, inputs: EncoderInputs) -> nn.Module:
 
 
 def flops(config: LinearTransformerConfig, batch: int, length: int) -> float:
+    """Forward FLOPs as computed: projections, MLP, phi(K)^T V, the normaliser (elementwise products
+    and sums, counted as one multiply-add per entry of phi(Q)) and KV_h Wout_h^T."""
     d, qkv, m = config.d_model, config.qkv_dim, config.mlp_dim
     dh = config.head_dim
     proj = 2 * length * (3 * d * qkv + qkv * d + 2 * d * m)
-    attn = 2 * 3 * length * qkv * dh  # phi(K)^T V, phi(Q) (KV), normaliser
+    attn = 2 * length * qkv * dh + 2 * length * qkv + 2 * qkv * dh * d
     return float(batch * config.num_layers * (proj + attn))
 
 
