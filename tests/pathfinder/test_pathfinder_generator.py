@@ -124,9 +124,9 @@ def _per_image(images: np.ndarray) -> dict[str, np.ndarray]:
 
 # Allowed distance between our batch's statistic and the original sample's, in units of the sample's
 # per-image standard deviation (its natural spread). 32x32: 96 of ours vs 200 originals, so the
-# batch means are tight; 128x128: 8 vs 10 images, so looser.
+# batch means are tight; 128x128: 16 vs 10 images, so looser.
 @pytest.mark.parametrize("res, folder, n, k", [(32, "pathfinder32-original-sample", 96, 0.6),
-                                               (128, "pathx128-original-sample", 8, 1.0)])
+                                               (128, "pathx128-original-sample", 16, 1.0)])
 def test_statistics_match_the_original_generator(batch32, res, folder, n, k):
     ours = batch32.images if res == 32 else g.generate(g.params_for(res, "hard"), 0, np.arange(n)).images
     orig = _original(folder)
