@@ -12,7 +12,6 @@ import torch
 
 from lra_core import EncoderInputs
 from lra_torch.models import linear_transformer, sinkhorn, sparse_transformer
-from lra_torch.models.blocks import mask_blocks, project_heads, to_blocks
 
 
 def _inputs(length: int, real: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -22,33 +21,13 @@ def _inputs(length: int, real: list[int], seed: int = 0) -> tuple[torch.Tensor, 
     return x, mask
 
 
-def _sparse_parts(attn: sparse_transformer.SparseAttention, x: torch.Tensor, mask: torch.Tensor):
-    """The arguments ``SparseAttention.forward`` hands to its two union implementations."""
-    block, c = attn.block_size, attn.summary
-    q, k, v = project_heads(attn, x)
-    qb, kb, vb = (to_blocks(t, block) for t in (q * attn.head_dim**-0.5, k, v))
-    keys_ok = mask_blocks(mask, block)
-    is_summary = torch.zeros(block, dtype=torch.bool)
-    is_summary[0] = True
-    is_summary[block - c :] = True
-    local = (qb @ kb.transpose(-1, -2)).masked_fill(~(keys_ok & ~is_summary)[:, None, :, None, :], torch.finfo(x.dtype).min)
-    s = len(sparse_transformer.summary_positions(x.shape[1], block, c))
-
-    def summaries(t):
-        return torch.cat([t[..., :1, :], t[..., block - c :, :]], dim=-2).flatten(-3, -2)[..., :s, :]
-
-    b, h, n, _, dh = qb.shape
-    return local, qb.reshape(b, h, n * block, dh), summaries(kb), summaries(vb), vb, summaries(keys_ok[..., None])[..., 0]
-
-
 @pytest.mark.parametrize("length, real", [(40, [40, 40]), (37, [37, 20]), (64, [64, 9])])
 def test_sparse_fused_union_equals_explicit_union(length: int, real: list[int]) -> None:
     torch.manual_seed(0)
     cfg = sparse_transformer.SparseTransformerConfig(num_heads=2, qkv_dim=16, d_model=24, block_size=8, summary=2)
     attn = sparse_transformer.SparseAttention(cfg).double().eval()
     x, mask = _inputs(length, real)
-    local, q_rows, ks, vs, vb, summary_ok = _sparse_parts(attn, x, mask)
-    ok = None if bool(mask.all()) else summary_ok
+    local, q_rows, ks, vs, vb, ok = attn.union_parts(x, mask)  # ok: None without padding
     fused = attn._union_fused(local, q_rows, ks, vs, vb, ok)
     explicit = attn._union_explicit(local, q_rows, ks, vs, vb, ok, dropout=0.0)
     rows = torch.nn.functional.pad(mask, (0, q_rows.shape[2] - length))[:, None, :, None].expand_as(fused)
@@ -57,7 +36,7 @@ def test_sparse_fused_union_equals_explicit_union(length: int, real: list[int]) 
     g = torch.randn_like(fused) * rows
     weights = [attn.query.weight, attn.key.weight, attn.value.weight]
     grads_f = torch.autograd.grad((fused * g).sum(), weights)
-    grads_e = torch.autograd.grad((attn._union_explicit(*_sparse_parts(attn, x, mask)[:5], ok, dropout=0.0) * g).sum(), weights)
+    grads_e = torch.autograd.grad((attn._union_explicit(*attn.union_parts(x, mask)[:5], ok, dropout=0.0) * g).sum(), weights)
     for a, b in zip(grads_f, grads_e):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
 

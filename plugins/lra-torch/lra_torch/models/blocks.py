@@ -125,9 +125,12 @@ def attend_separate(
     n_parts, size = len(parts), parts[0][0].shape[-2]
     keys = torch.cat([k for k, _, _ in parts], dim=-2)
     values = torch.cat([v for _, v, _ in parts], dim=-2)
-    lead = torch.broadcast_shapes(*(valid.shape[:-1] for _, _, valid in parts))
-    valid = torch.cat([ok.expand(*lead, size) for _, _, ok in parts], dim=-1)
-    scores = torch.matmul(q, keys.transpose(-1, -2)).masked_fill_(~valid, neg).unflatten(-1, (n_parts, size))
+    scores = torch.matmul(q, keys.transpose(-1, -2))
+    if not all(bool(ok.all()) for _, _, ok in parts):  # no pass over the scores without padding
+        lead = torch.broadcast_shapes(*(valid.shape[:-1] for _, _, valid in parts))
+        valid = torch.cat([ok.expand(*lead, size) for _, _, ok in parts], dim=-1)
+        scores.masked_fill_(~valid, neg)
+    scores = scores.unflatten(-1, (n_parts, size))
     with torch.no_grad():
         # Scores more than -log(fp32 tiny) below their row's max would get weights under 1.2e-38:
         # subnormals, ~100x slower in every matmul of forward and backward on x86, and unable to

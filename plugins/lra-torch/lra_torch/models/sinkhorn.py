@@ -50,13 +50,13 @@ import math
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
 from lra_core import Capabilities, EncoderConfig, EncoderInputs, ModelCard
 
 from .blocks import (
+    attend_separate,
     attention_flops,
     dense_layer_flops,
     from_blocks,
@@ -135,7 +135,7 @@ class SinkhornAttention(ProjectedAttention):
         q, k, v = (to_blocks(t, block) for t in project_heads(self, x))  # [B, H, n, b, Dh]
         b, h, _, _, dh = k.shape
         keys_ok = mask_blocks(mask, block)  # [B, n, b]
-        padded = not bool(keys_ok.all())  # padding or a partial last block: masks needed below
+        padded = not bool(keys_ok.all())  # padding or a partial last block
 
         if padded:  # padded keys/values zeroed before summing and mixing
             keep = keys_ok[:, None, :, :, None].to(k.dtype)
@@ -147,33 +147,11 @@ class SinkhornAttention(ProjectedAttention):
         pt = p.transpose(-1, -2)
         sorted_k = torch.matmul(pt, k0.reshape(b, h, n, block * dh)).view(b, h, n, block, dh)
         sorted_v = torch.matmul(pt, v0.reshape(b, h, n, block * dh)).view(b, h, n, block, dh)
-        valid = None
-        if padded:  # local keys: real ones of the block; sorted key at offset j: some block is real there
-            sorted_ok = keys_ok.any(dim=1)[:, None, :].expand(-1, n, -1)  # [B, n, b]
-            valid = torch.cat([keys_ok, sorted_ok], dim=-1)[:, None, :, None, :]  # [B, 1, n, 1, 2b]
-        y = self._local_plus_sorted(q, torch.cat([k, sorted_k], dim=-2), torch.cat([v, sorted_v], dim=-2), valid)
+        sorted_ok = keys_ok.any(dim=1)[:, None, None, None, :]  # [B, 1, 1, 1, b]
+        # local + sorted attention, two softmaxes summed (as LRA), in one pair of matmuls
+        parts = [(k, v, keys_ok[:, None, :, None, :]), (sorted_k, sorted_v, sorted_ok)]
+        y = attend_separate(q, parts, self.attention_dropout, self.training)
         return self.out(merge_heads(from_blocks(y, length)))
-
-    def _local_plus_sorted(
-        self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, valid: torch.Tensor | None
-    ) -> torch.Tensor:
-        """``softmax(q K_local^T) V_local + softmax(q K_sorted^T) V_sorted`` (each part normalised on
-        its own, as LRA), with one score product and one output product over ``[local | sorted]``
-        keys ``[B, H, n, 2b, Dh]``: ``[w_1 | w_2] [v_1; v_2] = w_1 v_1 + w_2 v_2``."""
-        block = q.shape[-2]
-        scores = torch.matmul(q * q.shape[-1] ** -0.5, keys.transpose(-1, -2))  # [B, H, n, b, 2b]
-        neg = torch.finfo(scores.dtype).min
-        if valid is not None:
-            scores.masked_fill_(~valid, neg)
-        scores = scores.unflatten(-1, (2, block))
-        with torch.no_grad():
-            # Scores more than -log(fp32 tiny) below their part's max would get weights under
-            # 1.2e-38: subnormals, ~100x slower in every matmul on x86, and unable to move the
-            # normaliser (>= 1). Masking them makes those weights exact zeros (see the docstring).
-            far = scores < scores.amax(dim=-1, keepdim=True) + _LOG_TINY
-        weights = torch.softmax(scores.masked_fill_(far, neg), dim=-1).flatten(-2)
-        weights = F.dropout(weights, self.attention_dropout, self.training)
-        return torch.matmul(weights, values)
 
 
 def build(config: SinkhornConfig, inputs: EncoderInputs) -> nn.Module:

@@ -70,6 +70,23 @@ class SparseAttention(ProjectedAttention):
         self.summary = config.summary
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        length = x.shape[1]
+        dropout = self.attention_dropout if self.training else 0.0
+        local, q_rows, ks, vs, vb, summary_ok = self.union_parts(x, mask)
+        if ks is None:  # one block: every key is local
+            weights = F.dropout(torch.softmax(local, dim=-1), dropout)
+            return self.out(merge_heads(from_blocks(torch.matmul(weights, vb), length)))
+        if dropout > 0.0:
+            y = self._union_explicit(local, q_rows, ks, vs, vb, summary_ok, dropout)
+        else:
+            y = self._union_fused(local, q_rows, ks, vs, vb, summary_ok)
+        return self.out(merge_heads(y[:, :, :length]))
+
+    def union_parts(self, x: torch.Tensor, mask: torch.Tensor) -> tuple:
+        """What both union implementations read: the masked local scores ``[B, H, n, l, l]``, the
+        (pre-scaled) queries as rows ``[B, H, n*l, Dh]``, the summary keys and values ``[B, H, S, Dh]``
+        (``None`` with a single block), the blocked values and the summary keys' mask (``None``
+        without padding)."""
         b, length, _ = x.shape
         block, c = self.block_size, self.summary
         h, dh = self.num_heads, self.head_dim
@@ -77,8 +94,6 @@ class SparseAttention(ProjectedAttention):
         q, k, v = project_heads(self, x)  # [B, H, L, Dh], contiguous
         qb, kb, vb = (to_blocks(t, block) for t in (q * dh**-0.5, k, v))  # [B, H, n, l, Dh]
         keys_ok = mask_blocks(mask, block)  # [B, n, l]; False on the block padding too
-        neg = torch.finfo(q.dtype).min
-        dropout = self.attention_dropout if self.training else 0.0
         # Each query reads the union of its own block and the summary keys, once each. A summary
         # key inside the query's own block is read through the summary set and masked in the local
         # part: then the summary keys are the same for every query (no per-block copies, no mask
@@ -87,10 +102,10 @@ class SparseAttention(ProjectedAttention):
         is_summary[0] = True
         is_summary[block - c :] = True
         local_ok = keys_ok & ~is_summary if n > 1 else keys_ok  # one block: every key is local
-        local = torch.matmul(qb, kb.transpose(-1, -2)).masked_fill_(~local_ok[:, None, :, None, :], neg)  # [B, H, n, l, l]
+        local = torch.matmul(qb, kb.transpose(-1, -2)).masked_fill_(
+            ~local_ok[:, None, :, None, :], torch.finfo(q.dtype).min)  # [B, H, n, l, l]
         if n == 1:
-            weights = F.dropout(torch.softmax(local, dim=-1), dropout)
-            return self.out(merge_heads(from_blocks(torch.matmul(weights, vb), length)))
+            return local, None, None, None, vb, None
 
         # Summary keys in position order: offsets 0 and l-c.. of every block, by strided slicing
         # (no gather); those of the last block that lie in the block padding are dropped.
@@ -99,15 +114,8 @@ class SparseAttention(ProjectedAttention):
         def summaries(t: torch.Tensor) -> torch.Tensor:
             return torch.cat([t[..., :1, :], t[..., block - c :, :]], dim=-2).flatten(-3, -2)[..., :s, :]
 
-        ks, vs = summaries(kb), summaries(vb)  # [B, H, S, Dh]
         summary_ok = summaries(keys_ok[..., None])[..., 0] if not bool(mask.all()) else None  # [B, S]
-        rows = n * block
-        q_rows = qb.view(b, h, rows, dh)
-        if dropout > 0.0:
-            y = self._union_explicit(local, q_rows, ks, vs, vb, summary_ok, dropout)
-        else:
-            y = self._union_fused(local, q_rows, ks, vs, vb, summary_ok)
-        return self.out(merge_heads(y[:, :, :length]))
+        return local, qb.view(b, h, n * block, dh), summaries(kb), summaries(vb), vb, summary_ok
 
     @staticmethod
     def _union_explicit(local, q_rows, ks, vs, vb, summary_ok, dropout: float) -> torch.Tensor:
