@@ -12,8 +12,7 @@ Everything here is plain tensor algebra on ``[B, H, L, Dh]`` heads:
 - :func:`project_heads` computes q, k, v with one matmul (the three weights concatenated) and lays
   them out as contiguous ``[B, H, L, Dh]``, so the block matmuls that follow need no hidden copies;
 - :func:`attend_separate` is a *sum* of attentions, each part normalised on its own (Sinkhorn's local
-  plus sorted attention), computed with one score matmul and one output matmul over the
-  concatenated keys: ``[w_1 | w_2] [v_1; v_2] = w_1 v_1 + w_2 v_2``.
+  plus sorted attention), with negligible weights flushed to zero (:func:`flushed_softmax`).
 
 Masked scores are filled with the dtype's most negative finite value, not ``-inf``: a query row
 whose keys are all invalid (a position inside a block made only of padding) then gets a finite,
@@ -33,7 +32,8 @@ import torch.nn.functional as F
 from lra_core import EncoderConfig
 
 
-_LOG_TINY = math.log(torch.finfo(torch.float32).tiny)  # -87.3: exp() of less is subnormal in fp32
+# Attention weights at or below 2^-40 (9.1e-13) are set to exact zeros (see :func:`flushed_softmax`).
+NEGLIGIBLE_WEIGHT = 2.0**-40
 
 
 def project_heads(attn: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -107,6 +107,42 @@ def attend_parts(
     return out
 
 
+class _FlushedSoftmax(torch.autograd.Function):
+    """``softmax`` over the last dim whose weights at or below :data:`NEGLIGIBLE_WEIGHT` (2^-40) are exact zeros.
+
+    Why: x86 computes subnormal fp32 values (below 1.2e-38) through microcode assists, 10-100x
+    slower, in every matmul that reads or produces them, and tiny weights produce them: Sinkhorn's
+    mixed keys spread the scores so far that a layer had thousands of weights under 1e-30, and in
+    the backward a tiny weight times a small gradient, times a key near zero (a slot the soft
+    permutation barely fills), underflowed. Measured at 4K tokens: one score matmul of the backward
+    took 15 ms instead of 2. With weights >= 2^-40 (9.1e-13) such double products stay normal for
+    gradients down to ~1e-13. Zeroing is invisible: a row's zeroed weights together move its
+    output by at most ``K * 2^-40`` of its largest value (6e-11 for 64 keys), 2000 times below
+    fp32's resolution.
+
+    The flush is one in-place pass after the softmax; the backward is the fused softmax backward
+    on the flushed weights, the exact gradient of the flushed function (zeros stay zeros).
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, scores: torch.Tensor) -> torch.Tensor:
+        weights = torch.softmax(scores, dim=-1)
+        F.threshold(weights, NEGLIGIBLE_WEIGHT, 0.0, inplace=True)  # in place: w <= 2^-40 -> 0
+        ctx.save_for_backward(weights)
+        return weights
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
+        (weights,) = ctx.saved_tensors
+        # w * (grad - sum(w * grad)) in one fused kernel, as autograd's own softmax backward.
+        return torch._softmax_backward_data(grad, weights, -1, weights.dtype)
+
+
+def flushed_softmax(scores: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last dim, weights <= :data:`NEGLIGIBLE_WEIGHT` set to exact zeros (see :class:`_FlushedSoftmax`)."""
+    return _FlushedSoftmax.apply(scores)
+
+
 def attend_separate(
     q: torch.Tensor,
     parts: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
@@ -115,32 +151,29 @@ def attend_separate(
 ) -> torch.Tensor:
     """``sum_i softmax(q k_i^T / sqrt(Dh)) v_i``: each part normalised on its own, then summed.
 
-    Same arguments as :func:`attend_parts`; every part must have the same number of keys ``K`` and
-    keys/values of one common shape. The keys are concatenated so the scores take one matmul, the
-    softmax runs per part on a ``[..., Q, P, K]`` view, and one matmul against the concatenated
-    values sums the parts. Equal, up to rounding, to adding :func:`attend` of each part.
+    Same arguments as :func:`attend_parts`. Each part takes its own score matmul and softmax (no
+    concatenated copies of the keys and values), and the outputs accumulate into the first part's
+    with ``baddbmm``. Weights <= 2^-40 are exact zeros (:func:`flushed_softmax`): Sinkhorn's mixed
+    keys spread the scores far enough that products of tiny weights would be subnormal and slow the
+    matmuls ~5x. Without padding no pass is made over the scores to mask them.
     """
     q = q * (q.shape[-1] ** -0.5)
     neg = torch.finfo(q.dtype).min
-    n_parts, size = len(parts), parts[0][0].shape[-2]
-    keys = torch.cat([k for k, _, _ in parts], dim=-2)
-    values = torch.cat([v for _, v, _ in parts], dim=-2)
-    scores = torch.matmul(q, keys.transpose(-1, -2))
-    if not all(bool(ok.all()) for _, _, ok in parts):  # no pass over the scores without padding
-        lead = torch.broadcast_shapes(*(valid.shape[:-1] for _, _, valid in parts))
-        valid = torch.cat([ok.expand(*lead, size) for _, _, ok in parts], dim=-1)
-        scores.masked_fill_(~valid, neg)
-    scores = scores.unflatten(-1, (n_parts, size))
-    with torch.no_grad():
-        # Scores more than -log(fp32 tiny) below their row's max would get weights under 1.2e-38:
-        # subnormals, ~100x slower in every matmul of forward and backward on x86, and unable to
-        # change the normaliser (>= 1). Masking them makes those weights exact zeros. Sinkhorn's
-        # mixed keys spread the scores that far; fully masked rows (all ``neg``) are unaffected.
-        far = scores < scores.amax(dim=-1, keepdim=True) + _LOG_TINY
-    weights = torch.softmax(scores.masked_fill(far, neg), dim=-1).flatten(-2)
-    if training and dropout_p > 0.0:
-        weights = F.dropout(weights, dropout_p)
-    return torch.matmul(weights, values)
+    out: torch.Tensor | None = None
+    for k, v, valid in parts:
+        scores = torch.matmul(q, k.transpose(-1, -2))
+        if not bool(valid.all()):
+            scores.masked_fill_(~valid, neg)
+        weights = flushed_softmax(scores)
+        if training and dropout_p > 0.0:
+            weights = F.dropout(weights, dropout_p)
+        if out is None:
+            out = torch.matmul(weights, v)
+        else:  # out += weights @ v inside the GEMM, as [batch, Q, K] x [batch, K, Dh]
+            w3, v3 = weights.flatten(0, -3), v.expand(*weights.shape[:-2], *v.shape[-2:]).flatten(0, -3)
+            out = torch.baddbmm(out.flatten(0, -3), w3, v3).view(out.shape)
+    assert out is not None
+    return out
 
 
 def attend(

@@ -14,9 +14,10 @@ With contiguous blocks of ``block_size`` (``b``) positions, ``n = ceil(L / b)`` 
    query block ``l`` attends to the ``b`` keys of ``K'_l``.
 5. Output: local attention + sorted attention (two softmaxes summed, as LRA), then ``out``.
 
-Weights that would fall below fp32's smallest normal (1.2e-38) in ``P`` and in the two softmaxes are
-exact zeros: those subnormals made x86 matmuls ~100x slower and cannot move a sum of normals (a twin
-on XLA, which flushes subnormals, needs nothing for it).
+Weights at or below 2^-40 in ``P`` and in the two softmaxes are exact zeros: their products with
+keys and gradients fall in fp32's subnormal range, which x86 matmuls compute 10-100x slower, and
+together they move no output by more than ``n * 2^-40`` of its size, far below fp32's resolution
+(``blocks.flushed_softmax``). A twin on XLA, which flushes subnormals itself, may keep them.
 
 Padding: padded keys and values are zeroed before they are summed or mixed, rows and columns of
 ``R`` for blocks without a real token are excluded from the normalisation, and a sorted key at
@@ -50,15 +51,18 @@ import math
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
 from lra_core import Capabilities, EncoderConfig, EncoderInputs, ModelCard
 
 from .blocks import (
+    NEGLIGIBLE_WEIGHT,
     attend_separate,
     attention_flops,
     dense_layer_flops,
+    flushed_softmax,
     from_blocks,
     mask_blocks,
     num_blocks,
@@ -69,9 +73,6 @@ from .common import Encoder, ProjectedAttention, merge_heads
 
 # A large negative logit (finite, so masked rows and columns never produce inf - inf = NaN).
 _NEG = -1e9
-# The smallest normal fp32; smaller permutation weights are flushed to zero (see ``permutation``).
-_TINY = torch.finfo(torch.float32).tiny
-_LOG_TINY = math.log(_TINY)
 
 
 class SinkhornConfig(EncoderConfig):
@@ -110,18 +111,13 @@ class SinkhornAttention(ProjectedAttention):
         logits = self.sort_net(block_sums)[..., :n]
         valid = real_blocks[:, None, :, None] & real_blocks[:, None, None, :]
         if self.sort_activation == "sinkhorn":
-            p = sinkhorn_normalise(logits, valid, self.iterations, self.temperature)
+            p = F.threshold(sinkhorn_normalise(logits, valid, self.iterations, self.temperature), NEGLIGIBLE_WEIGHT, 0.0)
         else:
-            logits = logits.masked_fill(~valid, _NEG)
-            with torch.no_grad():  # weights below fp32's smallest normal become exact zeros (see below)
-                far = logits < logits.amax(dim=-1, keepdim=True) + _LOG_TINY
-            p = torch.softmax(logits.masked_fill(far, _NEG), dim=-1) * valid
-        # Block-sum logits are large, so P is nearly one-hot with subnormal tails (< 1.2e-38); x86
-        # multiplies subnormals ~100x slower and the block mixing below spent most of the layer's
-        # time on them. They become exact zeros (logits that far below the row max are masked, and
-        # Sinkhorn's output is flushed): a weight under 1.2e-38 moves no sum it joins in any visible
-        # way (XLA's CPU backend flushes subnormals too). fp16 subnormals are far above it: untouched.
-        return p.masked_fill(p < _TINY, 0.0)
+            p = flushed_softmax(logits.masked_fill(~valid, _NEG)) * valid
+        # Block-sum logits are large, so P is nearly one-hot with tails far below 1e-30, whose
+        # products with keys and gradients would be subnormal and slow the block mixing ~3x on x86:
+        # entries <= 2^-40 are exact zeros (see ``blocks.flushed_softmax``).
+        return p
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         length = x.shape[1]
