@@ -26,11 +26,12 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lra_core import Capabilities, EncoderConfig, EncoderInputs, ModelCard
 
-from .common import Encoder, merge_heads, split_heads
+from .common import Encoder
 
 SELF_LOGIT = -1e5
 MASKED_LOGIT = -1e9
@@ -46,11 +47,6 @@ class ReformerConfig(EncoderConfig):
 def draw_rotations(config: ReformerConfig, layer: int) -> np.ndarray:
     rng = np.random.default_rng(config.rotation_seed + layer)
     return rng.standard_normal((config.head_dim, config.n_hashes, config.n_buckets // 2)).astype(np.float32)
-
-
-def _gather(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """x [B, H, N, D] gathered along N by index [B, H, M]."""
-    return torch.gather(x, 2, index[..., None].expand(*index.shape, x.shape[-1]))
 
 
 class LSHAttention(nn.Module):
@@ -81,54 +77,64 @@ class LSHAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, length, _ = x.shape
-        c, nh = self.chunk_len, self.n_hashes
+        c, nh, h, dh = self.chunk_len, self.n_hashes, self.num_heads, self.head_dim
         padded = math.ceil(length / c) * c
         if padded != length:  # internal padding to whole chunks; those keys are masked
-            x = torch.nn.functional.pad(x, (0, 0, 0, padded - length))
-            mask = torch.nn.functional.pad(mask, (0, padded - length), value=False)
-        q = split_heads(self.query(x), self.num_heads)  # [B, H, Lp, Dh]
-        v = split_heads(self.value(x), self.num_heads)
-        h = q.shape[1]
+            x = F.pad(x, (0, 0, 0, padded - length))
+            mask = F.pad(mask, (0, padded - length), value=False)
+        # q and v in one matmul, laid out so that row (batch, position, head) holds that head's
+        # [q | v]: sorting is then one row gather, and un-sorting one row scatter straight into
+        # the [B, L, H * Dh] layout of the output projection (no head transposes).
+        weight = torch.cat([self.query.weight.view(h, dh, -1), self.value.weight.view(h, dh, -1)], dim=1)
+        qv = F.linear(x, weight.flatten(0, 1)).view(b * padded * h, 2 * dh)
+        q = qv.view(b, padded, h, 2 * dh)[..., :dh].transpose(1, 2)  # [B, H, Lp, Dh] view
 
         buckets = self.hash(q, mask)  # [B, H, nh, Lp]
         rounds = torch.arange(nh, device=x.device)[:, None]
         positions = torch.arange(padded, device=x.device)
         # One sort key per (round, bucket, position): unique, so the order is fully determined.
         key = (rounds * (self.n_buckets + 1) + buckets) * padded + positions
-        order = key.reshape(b, h, nh * padded).argsort(dim=-1)  # sorted slot -> flat index
-        undo = order.argsort(dim=-1)
-        pos = order % padded  # original position of each sorted slot
-
-        sq = _gather(q, pos)
+        order = key.reshape(b, h, nh * padded).argsort(dim=-1)  # sorted slot -> (round, position)
+        pos = order % padded
+        batch = torch.arange(b, device=x.device)[:, None, None]
+        head = torch.arange(h, device=x.device)[None, :, None]
+        sqv = qv.index_select(0, ((batch * padded + pos) * h + head).flatten()).view(b, h, nh * padded, 2 * dh)
+        sq, sv = sqv[..., :dh], sqv[..., dh:]
         sk = sq / sq.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-        sv = _gather(v, pos)
         valid = torch.gather(mask[:, None, :].expand(b, h, padded), 2, pos)
 
-        n = nh * padded // c
-        sq, sk, sv = (t.reshape(b, h, n, c, -1) for t in (sq, sk, sv))
-        cpos, cvalid = pos.reshape(b, h, n, c), valid.reshape(b, h, n, c)
-        # Look one chunk back, never across a hash round (each round is padded // c chunks).
-        same_round = (torch.arange(n, device=x.device) % (padded // c)) != 0
-        prev_valid = torch.roll(cvalid, 1, dims=2) & same_round[None, None, :, None]
+        n, per_round = nh * padded // c, padded // c
+        sq, sk, sv = (t.reshape(b, h, n, c, dh) for t in (sq, sk, sv))
+        # Look one chunk back, never across a hash round (chunk 0 of each round has no look-back).
         keys = torch.cat([sk, torch.roll(sk, 1, dims=2)], dim=3)
         vals = torch.cat([sv, torch.roll(sv, 1, dims=2)], dim=3)
-        kpos = torch.cat([cpos, torch.roll(cpos, 1, dims=2)], dim=3)
-        kvalid = torch.cat([cvalid, prev_valid], dim=3)
+        logits = torch.matmul(sq * dh**-0.5, keys.transpose(-1, -2))  # [B, H, n, c, 2c]
+        # A position meets itself only on the diagonal of its own chunk (positions are unique
+        # within a round, and the look-back stays in the round).
+        logits[..., :c].diagonal(dim1=-2, dim2=-1).fill_(SELF_LOGIT)
+        if bool(valid.all()):
+            logits[:, :, ::per_round, :, c:] = MASKED_LOGIT
+        else:
+            cvalid = valid.reshape(b, h, n, c)
+            first = (torch.arange(n, device=x.device) % per_round) == 0
+            prev_valid = torch.roll(cvalid, 1, dims=2) & ~first[None, None, :, None]
+            logits.masked_fill_(~torch.cat([cvalid, prev_valid], dim=3)[..., None, :], MASKED_LOGIT)
+        if nh == 1:  # one round: its combination weight is exactly 1, no log-normaliser needed
+            probs = torch.softmax(logits, dim=-1)
+        else:
+            lse = torch.logsumexp(logits, dim=-1, keepdim=True)
+            probs = torch.exp(logits - lse)
+        probs = F.dropout(probs, self.attention_dropout, self.training)
+        y = torch.matmul(probs, vals).reshape(-1, dh)  # [B * H * nh * Lp, Dh] in sorted order
 
-        logits = torch.einsum("bhncd,bhnkd->bhnck", sq, keys) * self.head_dim**-0.5
-        logits = logits.masked_fill(cpos[..., :, None] == kpos[..., None, :], SELF_LOGIT)
-        logits = logits.masked_fill(~kvalid[..., None, :], MASKED_LOGIT)
-        lse = torch.logsumexp(logits, dim=-1, keepdim=True)
-        probs = torch.exp(logits - lse)
-        probs = torch.nn.functional.dropout(probs, self.attention_dropout, self.training)
-        y = torch.einsum("bhnck,bhnkd->bhncd", probs, vals).reshape(b, h, nh * padded, -1)
-        lse = lse.reshape(b, h, nh * padded, 1)
-
-        y = _gather(y, undo).reshape(b, h, nh, padded, -1)
-        lse = _gather(lse, undo).reshape(b, h, nh, padded, 1)
-        weights = torch.softmax(lse, dim=2)  # combine hash rounds
-        y = (y * weights).sum(dim=2)[:, :, :length]
-        return self.out(merge_heads(y))
+        # Un-sort: sorted slot (b, h, round, position) goes to row ((b * nh + round) * Lp + position) * H + h.
+        rows = (((batch * nh + order // padded) * padded + pos) * h + head).flatten()
+        out = y.new_empty(b * nh * padded * h, dh).index_copy_(0, rows, y).view(b, nh, padded, h * dh)
+        if nh > 1:  # combine the hash rounds with weights softmax over rounds of each one's logsumexp
+            lse = y.new_empty(b * nh * padded * h, 1).index_copy_(0, rows, lse.reshape(-1, 1))
+            weights = torch.softmax(lse.view(b, nh, padded, h, 1), dim=1)
+            out = (out.view(b, nh, padded, h, dh) * weights).sum(dim=1).view(b, 1, padded, h * dh)
+        return self.out(out[:, 0, :length])
 
 
 def build(config: ReformerConfig, inputs: EncoderInputs) -> nn.Module:
