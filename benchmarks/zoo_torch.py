@@ -7,7 +7,9 @@ Prints, at each length (default 1K, 2K, 4K):
 2. each model against the public implementation of the same method on PyPI (the ``bench`` extra:
    performer-pytorch, linformer, linear-attention-transformer, local-attention,
    sinkhorn-transformer, reformer-pytorch, and BigBird / Longformer from Hugging Face transformers),
-   same width, depth, heads and block/feature settings; target: ours / theirs <= 1.0 at 4K.
+   same width, depth, heads and block/feature settings; target: ours / theirs <= 1.0 at 4K. Each
+   pair runs in ``--rounds`` interleaved rounds (ours first, then theirs first, ...) and reports the
+   median per-round ratio with its range, so drift of a shared machine's speed cancels.
 
 Every configuration goes through the core profiling protocol (``lra_core.profiling``): a fresh
 process per (model, length), a full train step timed between device syncs, median of the measured
@@ -18,12 +20,13 @@ makes a step several times longer. The timed steps use a small learning rate (``
 so the model never saturates into subnormal gradients, which would time the divergence instead.
 
     python benchmarks/zoo_torch.py [--lengths 1024,2048,4096] [--batch-size 1] [--layers 2] [--threads 2]
-                                   [--models a,b] [--pairs-only] [--skip-external]
+                                   [--models a,b] [--pairs-only] [--skip-external] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -59,6 +62,8 @@ def main() -> int:
     p.add_argument("--models", default=None, help="comma-separated subset of our torch models")
     p.add_argument("--skip-external", action="store_true", help="only the Table 2 ratios")
     p.add_argument("--pairs-only", action="store_true", help="only ours against the public implementations")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="interleaved rounds per pair (ours/theirs, then theirs/ours, ...); ratio = median over rounds")
     args = p.parse_args()
 
     reg = get_registry((EXTERNAL_MODULE,) if not args.skip_external else ())
@@ -105,26 +110,43 @@ def table2(args: argparse.Namespace, ours: list[str], modules: tuple[str, ...], 
 
 
 def pairs(args: argparse.Namespace, ours: list[str], reg: Any, modules: tuple[str, ...], invocation: str) -> None:
-    """2. Ours against the public implementation, each pair with the same method settings."""
-    print("\n## ours against public PyPI implementations (ratio = ours / theirs; target <= 1.0 at the longest length)\n")
+    """2. Ours against the public implementation, each pair with the same method settings.
+
+    Each pair is timed in ``--rounds`` rounds, ours first in even rounds and theirs first in odd
+    ones, so a machine that speeds up or slows down over the minutes of a run moves both sides
+    alike; the ratio is the median of the per-round ratios, the times the medians over rounds.
+    """
+    print(f"\n## ours against public PyPI implementations (ratio = ours / theirs, median of {args.rounds} "
+          "interleaved rounds; target <= 1.0 at the longest length)\n")
     last = args.lengths[-1]
     header = (["model", "public implementation"] + [f"{L} ours ms" for L in args.lengths]
               + [f"{L} theirs ms" for L in args.lengths] + [f"{L} ratio" for L in args.lengths]
-              + [f"{last} IQR% ours/theirs"])
+              + [f"{last} ratio range", f"{last} IQR% ours/theirs"])
     rows = []
     verdicts = []
     for m, (ext, ours_over, theirs_over) in PAIRS.items():
         if m not in ours:
             continue
-        mine = run_profile([f"torch/{m}"], protocol(args, ours_over), modules=modules, invocation_id=invocation)
-        theirs = run_profile([f"torch/{ext}"], protocol(args, theirs_over), modules=modules, invocation_id=invocation)
-        a = [ms(r) for r in mine]
-        b = [ms(r) for r in theirs]
-        ratios = [x / y if x and y else None for x, y in zip(a, b)]
-        errors = [f"{r.model.id} L={r.task.length}: {r.status}" for r in (*mine, *theirs) if not r.ok]
+        sides = {"ours": ([f"torch/{m}"], ours_over), "theirs": ([f"torch/{ext}"], theirs_over)}
+        runs: dict[str, list[list[ProfileRecord]]] = {"ours": [], "theirs": []}
+        for r in range(args.rounds):
+            for side in ("ours", "theirs") if r % 2 == 0 else ("theirs", "ours"):
+                ids, over = sides[side]
+                runs[side].append(run_profile(ids, protocol(args, over), modules=modules, invocation_id=invocation))
+        a = [[ms(rec) for rec in recs] for recs in runs["ours"]]  # [round][length]
+        b = [[ms(rec) for rec in recs] for recs in runs["theirs"]]
+        per_round = [[x / y if x and y else None for x, y in zip(ra, rb)] for ra, rb in zip(a, b)]
+        ratios = [_median([rr[i] for rr in per_round]) for i in range(len(args.lengths))]
+        final_rounds = [rr[-1] for rr in per_round if rr[-1] is not None]
+        spread_r = f"{min(final_rounds):.2f}-{max(final_rounds):.2f}" if final_rounds else "-"
+        errors = [f"{rec.model.id} L={rec.task.length}: {rec.status}"
+                  for recs in (*runs["ours"], *runs["theirs"]) for rec in recs if not rec.ok]
+        mine, theirs = runs["ours"][-1], runs["theirs"][-1]
         spread = f"{fmt(noise(mine[-1] if mine else None), '.0f')}/{fmt(noise(theirs[-1] if theirs else None), '.0f')}"
-        rows.append([f"torch/{m}", reg.model(f"torch/{ext}").description.split(",")[0]] + [fmt(x) for x in a]
-                    + [fmt(x) for x in b] + [fmt(x, ".2f") for x in ratios] + [spread])
+        rows.append([f"torch/{m}", reg.model(f"torch/{ext}").description.split(",")[0]]
+                    + [fmt(_median([t[i] for t in a])) for i in range(len(args.lengths))]
+                    + [fmt(_median([t[i] for t in b])) for i in range(len(args.lengths))]
+                    + [fmt(x, ".2f") for x in ratios] + [spread_r, spread])
         final = ratios[-1]
         verdicts.append(f"{m}: {'OK' if final is not None and final <= 1.0 else 'SLOWER' if final else 'n/a'} at {last}"
                         + (f" ({'; '.join(errors)})" if errors else ""))
@@ -132,6 +154,12 @@ def pairs(args: argparse.Namespace, ours: list[str], reg: Any, modules: tuple[st
     print("\n" + "\n".join(verdicts))
     print("\nNo PyPI implementation: sparse_transformer (fixed pattern), synthesizer.")
     print("What differs inside a pair is listed in benchmarks/external_torch_models.py (module docstring).")
+
+
+def _median(values: list[float | None]) -> float | None:
+    """Median of the values that exist; None when a round failed at that length."""
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if len(present) == len(values) and present else None
 
 
 if __name__ == "__main__":

@@ -177,7 +177,8 @@ CARD = ModelCard(
         "learned sort net (softmax sort by default, Sinkhorn iterations optional; block 50, 64 on images). "
         "Corrections: contiguous blocks (LRA grouped strided positions); a real block permutation (LRA's "
         "einsum summed all blocks); padding excluded from sorting. Applying the soft permutation costs "
-        "O(L^2 d / b), below the attention's cost up to L ~ 2 b^2, so the declared class is quadratic."
+        "O(L^2 d / b), below the attention's cost up to L ~ 2 b^2, so the declared class is quadratic. "
+        "Weights <= 2^-40 are exact zeros (their subnormal products are slow on x86; no visible effect)."
     ),
     reference="Tay et al., Sparse Sinkhorn Attention, ICML 2020",
     task_overrides={
