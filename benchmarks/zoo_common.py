@@ -17,7 +17,9 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lengths", type=lambda s: [int(x) for x in s.split(",")], default=[1024, 2048, 4096])
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--warmup", type=int, default=1)
+    # 3 warm-up steps: in a fresh worker process the second and third CPU steps still run 5-15% slow
+    # while the allocator's heap settles, and by unequal amounts for different models.
+    p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--threads", type=int, default=2, help="CPU threads per worker process")

@@ -2,7 +2,8 @@
 
 sparse_transformer computes its union softmax with SDPA and a local "anchor" key when there is no
 attention dropout, and materialises the scores otherwise; linear_transformer and sinkhorn skip
-their padding masks when the batch has no padding. Each pair must give the same outputs.
+their padding masks when the batch has no padding (local's and the other block models' through
+``blocks.masks_anything``). Each pair must give the same outputs.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from lra_core import EncoderInputs
-from lra_torch.models import linear_transformer, sinkhorn, sparse_transformer
+from lra_torch.models import linear_transformer, local, sinkhorn, sparse_transformer
 
 
 def _inputs(length: int, real: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,7 +53,9 @@ def test_sparse_training_with_attention_dropout_uses_the_explicit_union_and_stay
     torch.testing.assert_close(attn(x, mask), attn(x, mask))
 
 
-@pytest.mark.parametrize("module, extra", [(linear_transformer, {}), (sinkhorn, {"block_size": 8})])
+@pytest.mark.parametrize(
+    "module, extra", [(linear_transformer, {}), (sinkhorn, {"block_size": 8}), (local, {"block_size": 8})]
+)
 def test_unpadded_fast_path_equals_masked_path(module, extra) -> None:
     """A batch without padding (mask skipped) equals the same rows run next to a padded example."""
     torch.manual_seed(0)

@@ -78,6 +78,15 @@ def from_blocks(y: torch.Tensor, length: int) -> torch.Tensor:
     return y.reshape(b, h, n * block, dh)[:, :, :length]
 
 
+def masks_anything(valid: torch.Tensor) -> bool:
+    """Whether masking with ``valid`` can change anything; False lets a caller skip the pass.
+
+    Checked on the CPU only: there a pass over the scores (and its backward) costs more than the
+    check, while on CUDA reading the answer would stall the host until the GPU catches up.
+    """
+    return valid.device.type != "cpu" or not bool(valid.all())
+
+
 def attend_parts(
     q: torch.Tensor,
     parts: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
@@ -92,7 +101,10 @@ def attend_parts(
     """
     q = q * (q.shape[-1] ** -0.5)
     neg = torch.finfo(q.dtype).min
-    scores = [torch.matmul(q, k.transpose(-1, -2)).masked_fill_(~valid, neg) for k, _, valid in parts]
+    scores = [torch.matmul(q, k.transpose(-1, -2)) for k, _, _ in parts]
+    for s, (_, _, valid) in zip(scores, parts):
+        if masks_anything(valid):
+            s.masked_fill_(~valid, neg)
     sizes = [s.shape[-1] for s in scores]
     weights = torch.softmax(torch.cat(scores, dim=-1) if len(scores) > 1 else scores[0], dim=-1)
     if training and dropout_p > 0.0:
@@ -115,10 +127,10 @@ class _FlushedSoftmax(torch.autograd.Function):
     mixed keys spread the scores so far that a layer had thousands of weights under 1e-30, and in
     the backward a tiny weight times a small gradient, times a key near zero (a slot the soft
     permutation barely fills), underflowed. Measured at 4K tokens: one score matmul of the backward
-    took 15 ms instead of 2. With weights >= 2^-40 (9.1e-13) such double products stay normal for
-    gradients down to ~1e-13. Zeroing is invisible: a row's zeroed weights together move its
-    output by at most ``K * 2^-40`` of its largest value (6e-11 for 64 keys), 2000 times below
-    fp32's resolution.
+    took 15 ms instead of 2. With weights and permutation entries >= 2^-40 (9.1e-13) such double
+    products stay normal while gradient times key exceeds ~1e-14. Zeroing is invisible: a row's
+    zeroed weights together move its output by at most ``K * 2^-40`` of its largest value (6e-11
+    for 64 keys), 2000 times below fp32's resolution.
 
     The flush is one in-place pass after the softmax; the backward is the fused softmax backward
     on the flushed weights, the exact gradient of the flushed function (zeros stay zeros).
@@ -155,14 +167,14 @@ def attend_separate(
     concatenated copies of the keys and values), and the outputs accumulate into the first part's
     with ``baddbmm``. Weights <= 2^-40 are exact zeros (:func:`flushed_softmax`): Sinkhorn's mixed
     keys spread the scores far enough that products of tiny weights would be subnormal and slow the
-    matmuls ~5x. Without padding no pass is made over the scores to mask them.
+    matmuls ~5x. Without padding (on the CPU) no pass is made over the scores to mask them.
     """
     q = q * (q.shape[-1] ** -0.5)
     neg = torch.finfo(q.dtype).min
     out: torch.Tensor | None = None
     for k, v, valid in parts:
         scores = torch.matmul(q, k.transpose(-1, -2))
-        if not bool(valid.all()):
+        if masks_anything(valid):
             scores.masked_fill_(~valid, neg)
         weights = flushed_softmax(scores)
         if training and dropout_p > 0.0:
