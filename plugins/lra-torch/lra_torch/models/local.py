@@ -22,22 +22,14 @@ from position 0, the block length ``min(block_size, L)``, keys masked by the pad
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
 from lra_core import Capabilities, EncoderConfig, EncoderInputs, ModelCard
 
-from .blocks import (
-    attend,
-    attention_flops,
-    dense_layer_flops,
-    from_blocks,
-    mask_blocks,
-    num_blocks,
-    project_heads,
-    to_blocks,
-)
-from .common import Encoder, ProjectedAttention, merge_heads
+from .blocks import attention_flops, dense_layer_flops, mask_blocks, masks_anything, num_blocks
+from .common import Encoder, ProjectedAttention
 
 
 class LocalConfig(EncoderConfig):
@@ -50,12 +42,31 @@ class LocalAttention(ProjectedAttention):
         self.block_size = config.block_size
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        length = x.shape[1]
+        b, length, _ = x.shape
         block = min(self.block_size, length)
-        q, k, v = (to_blocks(t, block) for t in project_heads(self, x))  # [B, H, n, block, Dh]
-        keys_ok = mask_blocks(mask, block)[:, None, :, None, :]  # [B, 1, n, 1, block]
-        y = attend(q, k, v, keys_ok, self.attention_dropout, self.training)
-        return self.out(merge_heads(from_blocks(y, length)))
+        n = num_blocks(length, block)
+        h, dh = self.num_heads, self.head_dim
+        # q, k, v stay in the projection's layout [B*n, block, 3, H, Dh]: each head's block
+        # matrices are strided views that the batched matmuls read directly, so no head-major copy
+        # is made, and 1/sqrt(Dh) is folded into the query weight (a power of two for Dh = 4^k).
+        weight = torch.cat([self.query.weight * dh**-0.5, self.key.weight, self.value.weight])
+        qkv = F.linear(x, weight)
+        if n * block != length:  # zero rows: their keys are masked and their outputs dropped
+            qkv = F.pad(qkv, (0, 0, 0, n * block - length))
+        q, k, v = qkv.view(b * n, block, 3, h, dh).unbind(2)
+        keys_ok = mask_blocks(mask, block).view(b * n, 1, block)
+        masked = masks_anything(keys_ok)
+        heads = []
+        for qh, kh, vh in zip(q.unbind(2), k.unbind(2), v.unbind(2)):  # [B*n, block, Dh] each
+            scores = torch.bmm(qh, kh.transpose(1, 2))
+            if masked:  # the most negative finite value: a block of padding only gets a finite average
+                scores.masked_fill_(~keys_ok, torch.finfo(scores.dtype).min)
+            weights = torch.softmax(scores, dim=-1)
+            if self.training and self.attention_dropout > 0.0:
+                weights = F.dropout(weights, self.attention_dropout)
+            heads.append(torch.bmm(weights, vh))
+        y = torch.stack(heads, dim=2).view(b, n * block, h * dh)[:, :length]
+        return self.out(y)
 
 
 def build(config: LocalConfig, inputs: EncoderInputs) -> nn.Module:
