@@ -92,14 +92,17 @@ def attend_parts(
     parts: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
     dropout_p: float = 0.0,
     training: bool = False,
+    scaled: bool = False,
 ) -> torch.Tensor:
     """``softmax([q k_1^T | q k_2^T | ...] / sqrt(Dh)) [v_1; v_2; ...]`` with one normalisation.
 
     ``q``: ``[..., Q, Dh]``; each part is ``(k [..., K_i, Dh], v [..., K_i, Dh], valid [..., Q|1, K_i])``
     with leading dims broadcastable against ``q``'s. A key that appears in two parts must be valid
     in only one of them (the caller's pattern guarantees it), or it would be counted twice.
+    ``scaled=True``: ``q`` already carries the ``1/sqrt(Dh)`` (folded into its projection weight).
     """
-    q = q * (q.shape[-1] ** -0.5)
+    if not scaled:
+        q = q * (q.shape[-1] ** -0.5)
     neg = torch.finfo(q.dtype).min
     scores = [torch.matmul(q, k.transpose(-1, -2)) for k, _, _ in parts]
     for s, (_, _, valid) in zip(scores, parts):
@@ -195,9 +198,10 @@ def attend(
     valid: torch.Tensor,
     dropout_p: float = 0.0,
     training: bool = False,
+    scaled: bool = False,
 ) -> torch.Tensor:
     """Masked softmax attention over one key set (see :func:`attend_parts`)."""
-    return attend_parts(q, [(k, v, valid)], dropout_p, training)
+    return attend_parts(q, [(k, v, valid)], dropout_p, training, scaled)
 
 
 def dense_layer_flops(config: EncoderConfig, length: int) -> float:

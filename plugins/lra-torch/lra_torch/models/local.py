@@ -28,7 +28,7 @@ from torch import nn
 
 from lra_core import Capabilities, EncoderConfig, EncoderInputs, ModelCard
 
-from .blocks import attention_flops, dense_layer_flops, mask_blocks, masks_anything, num_blocks
+from .blocks import attend, attention_flops, dense_layer_flops, mask_blocks, num_blocks
 from .common import Encoder, ProjectedAttention
 
 
@@ -55,16 +55,8 @@ class LocalAttention(ProjectedAttention):
             qkv = F.pad(qkv, (0, 0, 0, n * block - length))
         q, k, v = qkv.view(b * n, block, 3, h, dh).unbind(2)
         keys_ok = mask_blocks(mask, block).view(b * n, 1, block)
-        masked = masks_anything(keys_ok)
-        heads = []
-        for qh, kh, vh in zip(q.unbind(2), k.unbind(2), v.unbind(2)):  # [B*n, block, Dh] each
-            scores = torch.bmm(qh, kh.transpose(1, 2))
-            if masked:  # the most negative finite value: a block of padding only gets a finite average
-                scores.masked_fill_(~keys_ok, torch.finfo(scores.dtype).min)
-            weights = torch.softmax(scores, dim=-1)
-            if self.training and self.attention_dropout > 0.0:
-                weights = F.dropout(weights, self.attention_dropout)
-            heads.append(torch.bmm(weights, vh))
+        heads = [attend(qh, kh, vh, keys_ok, self.attention_dropout, self.training, scaled=True)
+                 for qh, kh, vh in zip(q.unbind(2), k.unbind(2), v.unbind(2))]  # [B*n, block, Dh] each
         y = torch.stack(heads, dim=2).view(b, n * block, h * dh)[:, :length]
         return self.out(y)
 

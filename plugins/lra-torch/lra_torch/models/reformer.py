@@ -31,6 +31,7 @@ from torch import nn
 
 from lra_core import Capabilities, EncoderConfig, EncoderInputs, ModelCard
 
+from .blocks import masks_anything
 from .common import Encoder
 
 SELF_LOGIT = -1e5
@@ -112,7 +113,7 @@ class LSHAttention(nn.Module):
         # A position meets itself only on the diagonal of its own chunk (positions are unique
         # within a round, and the look-back stays in the round).
         logits[..., :c].diagonal(dim1=-2, dim2=-1).fill_(SELF_LOGIT)
-        if bool(valid.all()):
+        if not masks_anything(valid):  # no padding: only each round's first chunk loses its look-back
             logits[:, :, ::per_round, :, c:] = MASKED_LOGIT
         else:
             cvalid = valid.reshape(b, h, n, c)

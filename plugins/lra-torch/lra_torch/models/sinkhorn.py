@@ -65,6 +65,7 @@ from .blocks import (
     flushed_softmax,
     from_blocks,
     mask_blocks,
+    masks_anything,
     num_blocks,
     project_heads,
     to_blocks,
@@ -131,7 +132,7 @@ class SinkhornAttention(ProjectedAttention):
         q, k, v = (to_blocks(t, block) for t in project_heads(self, x))  # [B, H, n, b, Dh]
         b, h, _, _, dh = k.shape
         keys_ok = mask_blocks(mask, block)  # [B, n, b]
-        padded = not bool(keys_ok.all())  # padding or a partial last block
+        padded = masks_anything(keys_ok)  # padding or a partial last block (assumed on CUDA)
 
         if padded:  # padded keys/values zeroed before summing and mixing
             keep = keys_ok[:, None, :, :, None].to(k.dtype)
